@@ -1,0 +1,510 @@
+"""Apache Kafka assembled from its Maven Central jars, cached per user, verified by lock file.
+
+The lock file (``kafkalab/locks/kafka-<version>.json``) names every jar of the distribution
+with its size and SHA-256. The first use downloads the jars into the user cache with a
+progress bar; later uses only verify them, so Kafka works offline after that. ``KAFKA_HOME``
+pointing at an unpacked Kafka uses its ``libs/`` instead. Either way the launch scripts with
+the official names (``kafka-topics.sh``...) are written to ``<distribution>/bin``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ChecksumError, DownloadError, KafkaLabError
+from .java import Java, find_java
+
+__all__ = ["Distribution", "ensure_kafka", "DEFAULT_KAFKA_VERSION", "TOOLS", "cache_root"]
+
+DEFAULT_KAFKA_VERSION = "4.4.0"
+LOCK_DIR = Path(__file__).parent / "locks"
+
+# Launch script name -> (main class, whether it talks to brokers through --bootstrap-server).
+TOOLS: dict[str, tuple[str, bool]] = {
+    "kafka-topics.sh": ("org.apache.kafka.tools.TopicCommand", True),
+    "kafka-console-producer.sh": ("org.apache.kafka.tools.ConsoleProducer", True),
+    "kafka-console-consumer.sh": ("org.apache.kafka.tools.consumer.ConsoleConsumer", True),
+    "kafka-consumer-groups.sh": ("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", True),
+    "kafka-configs.sh": ("org.apache.kafka.tools.ConfigCommand", True),
+    "kafka-get-offsets.sh": ("org.apache.kafka.tools.GetOffsetShell", True),
+    "kafka-metadata-quorum.sh": ("org.apache.kafka.tools.MetadataQuorumCommand", True),
+    "kafka-features.sh": ("org.apache.kafka.tools.FeatureCommand", True),
+    "kafka-cluster.sh": ("org.apache.kafka.tools.ClusterTool", True),
+    "kafka-broker-api-versions.sh": ("org.apache.kafka.tools.BrokerApiVersionsCommand", True),
+    "kafka-leader-election.sh": ("org.apache.kafka.tools.LeaderElectionCommand", True),
+    "kafka-reassign-partitions.sh": (
+        "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+        True,
+    ),
+    "kafka-delete-records.sh": ("org.apache.kafka.tools.DeleteRecordsCommand", True),
+    "kafka-log-dirs.sh": ("org.apache.kafka.tools.LogDirsCommand", True),
+    "kafka-transactions.sh": ("org.apache.kafka.tools.TransactionsCommand", True),
+    "kafka-consumer-perf-test.sh": ("org.apache.kafka.tools.ConsumerPerformance", True),
+    "kafka-producer-perf-test.sh": ("org.apache.kafka.tools.ProducerPerformance", False),
+    "kafka-storage.sh": ("kafka.tools.StorageTool", False),
+    "kafka-dump-log.sh": ("kafka.tools.DumpLogSegments", False),
+}
+BROKER_MAIN = "kafka.Kafka"
+
+# The JVM is tuned for a laptop or a 2 GB Binder pod: small heaps, serial GC, the quick C1
+# compiler only, and class data sharing (see Distribution.sharing_options).
+BROKER_JVM_OPTIONS = [
+    "-Xms64m",
+    "-Xmx224m",
+    "-XX:MaxDirectMemorySize=64m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:ReservedCodeCacheSize=32m",
+    "-XX:CICompilerCount=1",
+    "-Xss512k",
+    "-XX:-UsePerfData",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+]
+TOOL_JVM_OPTIONS = [
+    "-Xmx128m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:CICompilerCount=1",
+    "-XX:-UsePerfData",
+    "-Djava.awt.headless=true",
+]
+
+_BROKER_LOG4J = """\
+# Broker logs go to files in kafka.logs.dir, like the official distribution.
+status = warn
+appender.server.type = File
+appender.server.name = server
+appender.server.fileName = ${sys:kafka.logs.dir}/server.log
+appender.server.layout.type = PatternLayout
+appender.server.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.server.ref = server
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+"""
+
+_TOOLS_LOG4J = """\
+# Command line tools print only warnings and errors, to stderr.
+status = error
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = stderr
+"""
+
+
+def cache_root() -> Path:
+    """``$KAFKALAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/kafkalab``, else ``~/.cache/kafkalab``."""
+    if os.environ.get("KAFKALAB_CACHE_DIR"):
+        return Path(os.environ["KAFKALAB_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "kafkalab"
+
+
+@dataclass(frozen=True)
+class Jar:
+    coordinates: str
+    path: str
+    sha256: str
+    size: int
+
+    @property
+    def file_name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Lock:
+    kafka_version: str
+    repository: str
+    jars: tuple[Jar, ...]
+
+    @classmethod
+    def load(cls, path: Path) -> Lock:
+        data = json.loads(path.read_text())
+        return cls(
+            kafka_version=data["kafka_version"],
+            repository=data["repository"],
+            jars=tuple(Jar(**jar) for jar in data["jars"]),
+        )
+
+
+def available_versions() -> list[str]:
+    return sorted(p.stem.removeprefix("kafka-") for p in LOCK_DIR.glob("kafka-*.json"))
+
+
+@dataclass
+class Distribution:
+    """A Kafka ready to run: its jars, launch scripts and JVM settings.
+
+    Attributes:
+        version: the Kafka version, e.g. ``"4.4.0"``.
+        home: the folder that holds ``bin/``, ``config/`` and (for a downloaded Kafka) ``libs/``.
+        jars: the class path, in order.
+        java: the Java runtime that runs it.
+    """
+
+    version: str
+    home: Path
+    jars: list[Path]
+    java: Java
+    kafka_home: Path | None = None
+    _verified: bool = field(default=False, repr=False)
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.home / "bin"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.home / "config"
+
+    def tool(self, name: str) -> Path:
+        """The launch script of a Kafka CLI tool, e.g. ``tool("kafka-topics.sh")``."""
+        if not name.endswith(".sh"):
+            name += ".sh"
+        if name not in TOOLS and name != "kafka-server-start.sh":
+            known = ", ".join(sorted([*TOOLS, "kafka-server-start.sh"]))
+            raise KafkaLabError(f"No conozco la herramienta «{name}». Las disponibles son: {known}.")
+        return self.bin_dir / name
+
+    def sharing_options(self, kind: str) -> list[str]:
+        """JVM options that reuse (or, the first time, record) loaded classes for ``kind``.
+
+        AppCDS on Java 17 to 24; the AOT cache of JEP 514 on Java 25 and newer. The archive
+        is recorded by a normal run, which makes that one run a little slower.
+        """
+        archive = self.home / "cds" / f"{kind}-java{self.java.major}.jsa"
+        if archive.exists():
+            if self.java.supports_aot_cache:
+                return [f"-XX:AOTCache={archive}"]
+            return [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
+        return []
+
+    def training_options(self, kind: str, target: Path) -> list[str]:
+        """JVM options that record the archive used by :meth:`sharing_options` into target."""
+        if self.java.supports_aot_cache:
+            return [f"-XX:AOTCacheOutput={target}"]
+        return [f"-XX:ArchiveClassesAtExit={target}"]
+
+    def install_archive(self, kind: str, recorded: Path) -> None:
+        """Move a recorded class archive into place (atomically; a bad one is dropped)."""
+        archive = self.home / "cds" / f"{kind}-java{self.java.major}.jsa"
+        if recorded.exists() and recorded.stat().st_size > 0:
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(recorded, archive)
+
+    def broker_command(self, properties: Path, logs_dir: Path, *, extra: list[str] = ()) -> list[str]:
+        """The java command line of a broker or controller reading ``properties``."""
+        return [
+            str(self.java.executable),
+            f"@{self.config_dir / 'broker.jvmargs'}",
+            *self.sharing_options("broker"),
+            *extra,
+            f"-Dkafka.logs.dir={logs_dir}",
+            BROKER_MAIN,
+            str(properties),
+        ]
+
+    def tool_environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """An environment whose PATH finds the launch scripts first."""
+        env = dict(os.environ if base is None else base)
+        env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", "")])
+        env["KAFKALAB_JAVA"] = str(self.java.executable)
+        return env
+
+    def bootstrap_checkpoint(self) -> Path:
+        """The bootstrap metadata checkpoint that ``kafka-storage.sh format`` writes.
+
+        It depends only on the Kafka version, so it is made once and copied into each new
+        controller's metadata directory: formatting every node with a JVM would add about a
+        second per node to every cluster start.
+        """
+        template = self.home / "bootstrap"
+        found = sorted(template.glob("__cluster_metadata-0/*.checkpoint"))
+        if found:
+            return found[0]
+        with tempfile.TemporaryDirectory(prefix="kafkalab-format-") as scratch:
+            data = Path(scratch) / "data"
+            properties = Path(scratch) / "controller.properties"
+            properties.write_text(
+                "process.roles=controller\nnode.id=1\n"
+                "controller.quorum.voters=1@127.0.0.1:9093\n"
+                "listeners=CONTROLLER://127.0.0.1:9093\ncontroller.listener.names=CONTROLLER\n"
+                f"log.dirs={data}\n"
+            )
+            completed = subprocess.run(
+                [
+                    str(self.tool("kafka-storage.sh")),
+                    "format",
+                    "--cluster-id",
+                    "AAAAAAAAAAAAAAAAAAAAAA",
+                    "--config",
+                    str(properties),
+                ],
+                capture_output=True,
+                text=True,
+                env=self.tool_environment(),
+                timeout=120,
+            )
+            made = sorted(data.glob("__cluster_metadata-0/*.checkpoint"))
+            if completed.returncode != 0 or not made:
+                raise KafkaLabError(
+                    "kafka-storage.sh format no pudo preparar los metadatos iniciales:\n"
+                    + (completed.stdout + completed.stderr)[-3000:]
+                )
+            staging = Path(tempfile.mkdtemp(prefix="bootstrap-", dir=self.home))
+            (staging / "__cluster_metadata-0").mkdir()
+            shutil.copy(made[0], staging / "__cluster_metadata-0" / made[0].name)
+            with contextlib.suppress(OSError):
+                # Another process may have won the race: keep theirs.
+                staging.rename(template)
+            shutil.rmtree(staging, ignore_errors=True)
+        return sorted(template.glob("__cluster_metadata-0/*.checkpoint"))[0]
+
+    # --- files written next to the jars ---------------------------------------------
+
+    def write_launchers(self) -> None:
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        classpath = os.pathsep.join(str(jar) for jar in self.jars)
+        _write_if_changed(self.config_dir / "log4j2.properties", _BROKER_LOG4J)
+        _write_if_changed(self.config_dir / "tools-log4j2.properties", _TOOLS_LOG4J)
+        for kind, options, log4j in [
+            ("broker", BROKER_JVM_OPTIONS, "log4j2.properties"),
+            ("tools", TOOL_JVM_OPTIONS, "tools-log4j2.properties"),
+        ]:
+            lines = [
+                *options,
+                f"-Dlog4j2.configurationFile={_argfile_quote(str(self.config_dir / log4j))}",
+                "-cp",
+                _argfile_quote(classpath),
+            ]
+            _write_if_changed(self.config_dir / f"{kind}.jvmargs", "\n".join(lines) + "\n")
+        run_class = f"""#!/bin/sh
+# Generated by kafkalab for Apache Kafka {self.version}: runs a Kafka main class.
+# JVM options and class path: {self.config_dir}/tools.jvmargs (tools) and broker.jvmargs.
+JAVA="${{KAFKALAB_JAVA:-{self.java.executable}}}"
+ARGS="${{KAFKALAB_JVMARGS:-{self.config_dir}/tools.jvmargs}}"
+exec "$JAVA" "@$ARGS" $KAFKA_OPTS "$@"
+"""
+        _write_if_changed(self.bin_dir / "kafka-run-class.sh", run_class, executable=True)
+        run = shlex.quote(str(self.bin_dir / "kafka-run-class.sh"))
+        for name, (main_class, takes_bootstrap) in TOOLS.items():
+            default_bootstrap = ""
+            if takes_bootstrap:
+                default_bootstrap = """\
+# Inside a notebook kafkalab sets KAFKALAB_BOOTSTRAP_SERVER to the running cluster.
+if [ -n "$KAFKALAB_BOOTSTRAP_SERVER" ]; then
+  case " $* " in
+    *" --bootstrap-server"*|*" --bootstrap-controller"*|*" --help"*|*" --version"*) ;;
+    *) set -- "$@" --bootstrap-server "$KAFKALAB_BOOTSTRAP_SERVER" ;;
+  esac
+fi
+"""
+            script = (
+                f"#!/bin/sh\n# {name}: Apache Kafka {self.version} ({main_class}), "
+                f"generated by kafkalab.\n{default_bootstrap}"
+                f"exec {run} {main_class} \"$@\"\n"
+            )
+            _write_if_changed(self.bin_dir / name, script, executable=True)
+        sharing = " ".join(shlex.quote(o) for o in self.sharing_options("broker"))
+        server_start = f"""#!/bin/sh
+# kafka-server-start.sh: Apache Kafka {self.version} broker/controller, generated by kafkalab.
+# Usage: kafka-server-start.sh server.properties   (logs go to $LOG_DIR, default ./logs)
+if [ $# -lt 1 ]; then echo "USAGE: $0 server.properties [--override property=value]*" >&2; exit 1; fi
+LOG_DIR="${{LOG_DIR:-$PWD/logs}}"
+mkdir -p "$LOG_DIR"
+KAFKALAB_JVMARGS={shlex.quote(str(self.config_dir / "broker.jvmargs"))} \\
+  exec {run} {sharing} -Dkafka.logs.dir="$LOG_DIR" {BROKER_MAIN} "$@"
+"""
+        _write_if_changed(self.bin_dir / "kafka-server-start.sh", server_start, executable=True)
+
+
+def _argfile_quote(value: str) -> str:
+    # Java @argfiles treat backslashes inside quotes as escapes.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _write_if_changed(path: Path, content: str, *, executable: bool = False) -> None:
+    if not path.exists() or path.read_text() != content:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(content)
+        if executable:
+            temporary.chmod(0o755)
+        os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def _install_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _progress(total: int, enabled: bool, description: str):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=description)
+
+
+def _download(jar: Jar, repository: str, target: Path, bar) -> None:
+    url = f"{repository.rstrip('/')}/{jar.path}"
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                digest.update(block)
+                if bar is not None:
+                    bar.update(len(block))
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        partial.unlink(missing_ok=True)
+        reason = getattr(error, "reason", error)
+        raise DownloadError(
+            f"No se pudo descargar {jar.coordinates} desde {repository}: {reason}.\n"
+            "La primera vez kafkalab necesita red para descargar Kafka (unos 45 MB); "
+            "después funciona sin red. Comprueba tu conexión (o el proxy: HTTPS_PROXY) y "
+            "vuelve a intentarlo, define KAFKALAB_MAVEN_REPOSITORY con un espejo de Maven "
+            "Central, o define KAFKA_HOME apuntando a un Kafka ya instalado."
+        ) from None
+    if digest.hexdigest() != jar.sha256:
+        partial.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{jar.file_name} descargado de {repository} no coincide con la suma SHA-256 del "
+            f"fichero de bloqueo (esperada {jar.sha256[:16]}…, obtenida "
+            f"{digest.hexdigest()[:16]}…). La descarga se ha descartado: puede ser una "
+            "conexión cortada o un proxy que altera ficheros. Vuelve a intentarlo; si se "
+            "repite, revisa KAFKALAB_MAVEN_REPOSITORY."
+        )
+    os.replace(partial, target)
+
+
+def _ensure_jars(lock: Lock, libs: Path, *, progress: bool, verify: bool) -> tuple[list[Path], bool]:
+    """Download missing or damaged jars; return the class path in lock order and whether
+    any jar was (re)downloaded."""
+    libs.mkdir(parents=True, exist_ok=True)
+    missing = []
+    for jar in lock.jars:
+        path = libs / jar.file_name
+        intact = path.exists() and path.stat().st_size == jar.size
+        if intact and verify:
+            intact = _sha256(path) == jar.sha256
+        if not intact:
+            path.unlink(missing_ok=True)
+            missing.append(jar)
+    if missing:
+        repository = os.environ.get("KAFKALAB_MAVEN_REPOSITORY") or lock.repository
+        total = sum(jar.size for jar in missing)
+        description = f"Descargando Kafka {lock.kafka_version} ({len(missing)} jars)"
+        with _progress(total, progress, description) as bar, ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(_download, jar, repository, libs / jar.file_name, bar) for jar in missing]
+            for future in futures:
+                future.result()
+    return [libs / jar.file_name for jar in lock.jars], bool(missing)
+
+
+_READY: dict[tuple, Distribution] = {}
+
+
+def ensure_kafka(
+    version: str | None = None,
+    *,
+    progress: bool = True,
+    cache_dir: Path | None = None,
+    lock_file: Path | None = None,
+) -> Distribution:
+    """Return a runnable Kafka, downloading and verifying it on first use.
+
+    Args:
+        version: Kafka version; default ``$KAFKA_VERSION`` or DEFAULT_KAFKA_VERSION.
+        progress: show a progress bar while downloading.
+        cache_dir: where distributions live; default :func:`cache_root`.
+        lock_file: a lock file to use instead of the bundled one for ``version``.
+
+    Raises:
+        JavaError, DownloadError, ChecksumError, KafkaLabError (unknown version).
+    """
+    java = find_java()
+    root = Path(cache_dir) if cache_dir else cache_root()
+    kafka_home = os.environ.get("KAFKA_HOME")
+    key = (version, str(root), str(lock_file), kafka_home, str(java.executable))
+    if key in _READY:
+        ready = _READY[key]
+        if all(jar.exists() for jar in ready.jars):
+            return ready
+    if kafka_home:
+        distribution = _from_kafka_home(Path(kafka_home), root, java)
+    else:
+        version = version or os.environ.get("KAFKA_VERSION") or DEFAULT_KAFKA_VERSION
+        lock_path = Path(lock_file) if lock_file else LOCK_DIR / f"kafka-{version}.json"
+        if not lock_path.exists():
+            raise KafkaLabError(
+                f"No hay fichero de bloqueo para Kafka {version}. Versiones disponibles: "
+                f"{', '.join(available_versions())}. (Quien mantiene el curso puede añadir "
+                f"otra con: python tools/lock_kafka.py {version})"
+            )
+        lock = Lock.load(lock_path)
+        home = root / f"kafka-{lock.kafka_version}"
+        with _install_lock(root / f".kafka-{lock.kafka_version}.lock"):
+            jars, changed = _ensure_jars(lock, home / "libs", progress=progress, verify=True)
+            if changed:
+                # Class archives remember the jars they were made from.
+                shutil.rmtree(home / "cds", ignore_errors=True)
+            distribution = Distribution(lock.kafka_version, home, jars, java)
+            distribution.write_launchers()
+    _READY[key] = distribution
+    return distribution
+
+
+def _from_kafka_home(kafka_home: Path, root: Path, java: Java) -> Distribution:
+    jars = sorted((kafka_home / "libs").glob("*.jar"))
+    clients = [j for j in jars if re.fullmatch(r"kafka-clients-[\d.]+\.jar", j.name)]
+    if not clients:
+        raise KafkaLabError(
+            f"KAFKA_HOME={kafka_home} no parece una instalación de Kafka: falta "
+            f"{kafka_home}/libs/kafka-clients-*.jar. Corrige KAFKA_HOME o bórrala para que "
+            "kafkalab descargue Kafka."
+        )
+    version = clients[0].name.removeprefix("kafka-clients-").removesuffix(".jar")
+    tag = hashlib.sha256(str(kafka_home.resolve()).encode()).hexdigest()[:10]
+    home = root / f"kafka-home-{version}-{tag}"
+    with _install_lock(root / f".kafka-home-{tag}.lock"):
+        distribution = Distribution(version, home, jars, java, kafka_home=kafka_home)
+        distribution.write_launchers()
+    return distribution
