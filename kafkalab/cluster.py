@@ -442,7 +442,8 @@ class Cluster:
         if takes_bootstrap and not any(
             a.startswith(("--bootstrap-server", "--bootstrap-controller")) for a in args
         ):
-            args += ["--bootstrap-server", self.bootstrap_servers]
+            # First, so that tools with subcommands (kafka-metadata-quorum.sh) accept it too.
+            args[1:1] = ["--bootstrap-server", self.bootstrap_servers]
         try:
             completed = subprocess.run(
                 [str(executable), *args[1:]],
@@ -461,7 +462,9 @@ class Cluster:
         result = CommandResult(args, completed.returncode, completed.stdout, completed.stderr)
         if check and completed.returncode != 0:
             explanation = explain_kafka_output(result.output)
-            tail = "\n".join(result.output.strip().splitlines()[-15:])
+            # Java stack frames say nothing to a learner; Kafka's own sentence stays.
+            lines = [line for line in result.output.splitlines() if not line.startswith("\tat ")]
+            tail = "\n".join(lines[-12:]).strip()
             raise CommandError(
                 f"{tool} terminó con código {completed.returncode}.\n"
                 + (f"{explanation}\n" if explanation else "")

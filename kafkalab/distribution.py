@@ -54,9 +54,10 @@ TOOLS: dict[str, tuple[str, bool]] = {
     "kafka-log-dirs.sh": ("org.apache.kafka.tools.LogDirsCommand", True),
     "kafka-transactions.sh": ("org.apache.kafka.tools.TransactionsCommand", True),
     "kafka-consumer-perf-test.sh": ("org.apache.kafka.tools.ConsumerPerformance", True),
-    "kafka-producer-perf-test.sh": ("org.apache.kafka.tools.ProducerPerformance", False),
+    "kafka-producer-perf-test.sh": ("org.apache.kafka.tools.ProducerPerformance", True),
+    "kafka-acls.sh": ("org.apache.kafka.tools.AclCommand", True),
     "kafka-storage.sh": ("kafka.tools.StorageTool", False),
-    "kafka-dump-log.sh": ("kafka.tools.DumpLogSegments", False),
+    "kafka-dump-log.sh": ("org.apache.kafka.tools.DumpLogSegments", False),
 }
 BROKER_MAIN = "kafka.Kafka"
 
@@ -74,6 +75,8 @@ BROKER_JVM_OPTIONS = [
     "-XX:-UsePerfData",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
+    # Plain IPv4 sockets: listeners bind 127.0.0.1, not an IPv6 socket mapped onto it.
+    "-Djava.net.preferIPv4Stack=true",
 ]
 TOOL_JVM_OPTIONS = [
     "-Xmx128m",
@@ -82,6 +85,7 @@ TOOL_JVM_OPTIONS = [
     "-XX:CICompilerCount=1",
     "-XX:-UsePerfData",
     "-Djava.awt.headless=true",
+    "-Djava.net.preferIPv4Stack=true",
 ]
 
 _BROKER_LOG4J = """\
@@ -318,7 +322,7 @@ exec "$JAVA" "@$ARGS" $KAFKA_OPTS "$@"
 if [ -n "$KAFKALAB_BOOTSTRAP_SERVER" ]; then
   case " $* " in
     *" --bootstrap-server"*|*" --bootstrap-controller"*|*" --help"*|*" --version"*) ;;
-    *) set -- "$@" --bootstrap-server "$KAFKALAB_BOOTSTRAP_SERVER" ;;
+    *) set -- --bootstrap-server "$KAFKALAB_BOOTSTRAP_SERVER" "$@" ;;
   esac
 fi
 """

@@ -77,16 +77,20 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
         "--replication-factor {brokers} o menos, o arranca más brokers.",
     ),
     (
-        re.compile(r"Topic name \"?(?P<name>[^\"]*?)\"? is illegal, it contains a character"),
+        re.compile(
+            r"Topic name is invalid: '(?P<name>[^']*)' contains one or more characters other"
+        ),
         "El nombre de topic «{name}» no es válido: solo admite " + _LEGAL_TOPIC + ", hasta "
         "249 caracteres. Quita tildes, eñes y espacios (por ejemplo «José» → «jose»).",
     ),
     (
-        re.compile(r"Topic name is illegal, it can't be empty|Topic name cannot be \"\.\""),
-        "El nombre de topic está vacío o es «.»/«..»: elige un nombre con " + _LEGAL_TOPIC + ".",
+        re.compile(r"Topic name is invalid: '(?P<name>\.\.?)' is not allowed|topic name '' cannot"),
+        "El nombre de topic no puede estar vacío ni ser «.» o «..»: elige un nombre con "
+        + _LEGAL_TOPIC
+        + ".",
     ),
     (
-        re.compile(r"is illegal, it can't be longer than (?P<max>\d+) characters"),
+        re.compile(r"is longer than the max allowed length (?P<max>\d+)"),
         "El nombre de topic es demasiado largo: como mucho {max} caracteres.",
     ),
     (
