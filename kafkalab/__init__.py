@@ -1,8 +1,8 @@
 """kafkalab: real Apache Kafka clusters for a Jupyter course, started in seconds, no Docker.
 
-    from kafkalab import Cluster
-    with Cluster.start(brokers=3) as cluster:
-        cluster.run("kafka-topics.sh --create --topic t --partitions 3")
+from kafkalab import Cluster
+with Cluster.start(brokers=3) as cluster:
+    cluster.run("kafka-topics.sh --create --topic t --partitions 3")
 """
 
 from .cluster import Broker, Cluster, CommandResult

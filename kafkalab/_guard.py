@@ -9,6 +9,7 @@ server (a clean stop), SIGUSR1 kills the server at once. The guard exits with th
 exit status. Standard library only: it starts in a few milliseconds.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,24 +33,26 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+    owner_gone = threading.Event()
+
     def watch_owner() -> None:
-        try:
+        with contextlib.suppress(OSError):
             while sys.stdin.buffer.read(1024):
                 pass
-        except OSError:
-            pass
+        owner_gone.set()
         server.kill()
         server.wait()
         if cleanup:
             shutil.rmtree(cleanup, ignore_errors=True)
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(os.path.dirname(cleanup))
-            except OSError:
-                pass
         os._exit(0)
 
     threading.Thread(target=watch_owner, daemon=True).start()
     status = server.wait()
+    if owner_gone.is_set():
+        # The watcher is cleaning up and ends the process itself; exiting here would cut it short.
+        threading.Event().wait()
     sys.exit(status if status >= 0 else 128 - status)
 
 

@@ -15,12 +15,18 @@ import tempfile
 import time
 import uuid
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .distribution import TOOLS, Distribution, ensure_kafka
-from .errors import BrokerStartError, CommandError, KafkaLabError, UnknownBrokerError, explain_kafka_output
+from .errors import (
+    BrokerStartError,
+    CommandError,
+    KafkaLabError,
+    UnknownBrokerError,
+    explain_kafka_output,
+)
 
 __all__ = ["Cluster", "Broker", "CommandResult"]
 
@@ -173,7 +179,9 @@ class Cluster:
     or two, node 1 is the only controller.
     """
 
-    def __init__(self, distribution: Distribution, brokers: list[Broker], root: Path, cluster_id: str):
+    def __init__(
+        self, distribution: Distribution, brokers: list[Broker], root: Path, cluster_id: str
+    ):
         self.distribution = distribution
         self.backend = "local"
         self.cluster_id = cluster_id
@@ -318,7 +326,9 @@ class Cluster:
             )
         node.state = "starting"
 
-    def _wait_until_registered(self, nodes: list[Broker], *, timeout: float, progress: bool) -> None:
+    def _wait_until_registered(
+        self, nodes: list[Broker], *, timeout: float, progress: bool
+    ) -> None:
         deadline = time.monotonic() + timeout
         bar = None
         if progress:
@@ -435,7 +445,9 @@ class Cluster:
         self._require_open()
         args = shlex.split(command) if isinstance(command, str) else list(command)
         if not args:
-            raise KafkaLabError("El comando está vacío: escribe, por ejemplo, kafka-topics.sh --list.")
+            raise KafkaLabError(
+                "El comando está vacío: escribe, por ejemplo, kafka-topics.sh --list."
+            )
         tool = Path(args[0]).name
         executable = self.distribution.tool(tool)
         takes_bootstrap = TOOLS.get(executable.name, ("", False))[1]

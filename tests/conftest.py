@@ -40,7 +40,8 @@ def java_processes_mentioning(text: str) -> list[int]:
                 state = handle.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if "java" in command and text in command and state != "Z":
+        program = command.split("\0", 1)[0]
+        if program.endswith("/java") and text in command and state != "Z":
             found.append(int(entry))
     return found
 

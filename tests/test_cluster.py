@@ -87,7 +87,9 @@ def test_kcat_a_client_we_did_not_write_sees_brokers_and_topics(cluster3, topic)
 
 def test_a_second_cluster_in_the_same_process_is_independent(cluster3):
     with Cluster.start(brokers=1, progress=False) as other:
-        assert set(other.bootstrap_servers.split(",")).isdisjoint(cluster3.bootstrap_servers.split(","))
+        assert set(other.bootstrap_servers.split(",")).isdisjoint(
+            cluster3.bootstrap_servers.split(",")
+        )
         other.run("kafka-topics.sh --create --topic only-in-other")
         assert "only-in-other" not in cluster3.run("kafka-topics.sh --list").stdout
     assert cluster3.run("kafka-topics.sh --list").returncode == 0

@@ -110,7 +110,10 @@ def test_first_use_downloads_verifies_then_works_offline(tmp_path, local_maven, 
     cache = tmp_path / "cache"
     distribution = ensure_kafka(cache_dir=cache, progress=False)
     assert len(distribution.jars) == len(LOCK.jars)
-    assert all(jar.stat().st_size == entry.size for jar, entry in zip(distribution.jars, LOCK.jars, strict=True))
+    assert all(
+        jar.stat().st_size == entry.size
+        for jar, entry in zip(distribution.jars, LOCK.jars, strict=True)
+    )
     assert not list(cache.rglob("*.part"))
 
     # No network any more: the cache alone must do.
@@ -118,7 +121,10 @@ def test_first_use_downloads_verifies_then_works_offline(tmp_path, local_maven, 
     dist_module._READY.clear()
     again = ensure_kafka(cache_dir=cache, progress=False)
     version = subprocess.run(
-        [str(again.tool("kafka-topics.sh")), "--version"], capture_output=True, text=True, timeout=60
+        [str(again.tool("kafka-topics.sh")), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert version.returncode == 0, version.stderr
     assert "4.4.0" in version.stdout
@@ -203,7 +209,7 @@ def test_java_older_than_17_is_explained(monkeypatch, tmp_path):
     # An old JDK's answer to -version, as Java 11 prints it.
     old_java = tmp_path / "jdk-11" / "bin" / "java"
     old_java.parent.mkdir(parents=True)
-    old_java.write_text('#!/bin/sh\necho \'openjdk version "11.0.22" 2024-01-16\' >&2\n')
+    old_java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     old_java.chmod(0o755)
     monkeypatch.delenv("KAFKALAB_JAVA", raising=False)
     monkeypatch.setenv("JAVA_HOME", str(old_java.parent.parent))

@@ -43,9 +43,17 @@ def main(version: str) -> None:
         Path(work, "pom.xml").write_text(POM.format(version=version, log4j=LOG4J_VERSION))
         listing = Path(work, "deps.txt")
         subprocess.run(
-            ["mvn", "-q", "-B", "dependency:list", "-DincludeScope=runtime",
-             "-DoutputAbsoluteArtifactFilename=true", f"-DoutputFile={listing}"],
-            cwd=work, check=True,
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "dependency:list",
+                "-DincludeScope=runtime",
+                "-DoutputAbsoluteArtifactFilename=true",
+                f"-DoutputFile={listing}",
+            ],
+            cwd=work,
+            check=True,
         )
         jars = []
         for line in listing.read_text().splitlines():
@@ -55,12 +63,14 @@ def main(version: str) -> None:
             group, artifact, _, jar_version, _scope, *file_parts = parts
             local = Path(":".join(file_parts).split(" ")[0])
             data = local.read_bytes()
-            jars.append({
-                "coordinates": f"{group}:{artifact}:{jar_version}",
-                "path": f"{group.replace('.', '/')}/{artifact}/{jar_version}/{local.name}",
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-            })
+            jars.append(
+                {
+                    "coordinates": f"{group}:{artifact}:{jar_version}",
+                    "path": f"{group.replace('.', '/')}/{artifact}/{jar_version}/{local.name}",
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                }
+            )
     # A stable class path order keeps class data sharing archives valid across installs.
     jars.sort(key=lambda jar: jar["coordinates"])
     lock = {"kafka_version": version, "repository": REPOSITORY, "jars": jars}
