@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._training import prepare_class_sharing
 from .distribution import ensure_kafka
 from .errors import KafkaLabError
 
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         distribution = ensure_kafka(progress=args.command == "install" and sys.stderr.isatty())
         if args.command == "install":
             distribution.bootstrap_checkpoint()
+            if prepare_class_sharing(distribution, progress=False):
+                archives = distribution.archive("broker").parent
+                print(f"Arranque rápido de Java preparado en {archives}")
             print(f"Kafka {distribution.version} listo en {distribution.home}")
             print(f"Herramientas (kafka-topics.sh, ...): {distribution.bin_dir}")
         else:
