@@ -34,6 +34,7 @@ GUARD = Path(__file__).with_name("_guard.py")
 MAX_BROKERS = 5
 CONTROLLERS_FROM = 3  # with this many brokers or more, three of them form the controller quorum
 _TEMP_PREFIX = "kafkalab-"
+EXTERNAL_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
 
 @dataclass
@@ -140,7 +141,7 @@ def _random_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _shutdown(brokers: list[Broker], root: Path) -> None:
+def _shutdown(brokers: list[Broker], root: Path | None) -> None:
     """Kill every broker and delete the data. Also runs at interpreter exit."""
     for broker in brokers:
         if broker.process is not None and broker.process.poll() is None:
@@ -157,7 +158,8 @@ def _shutdown(brokers: list[Broker], root: Path) -> None:
             with contextlib.suppress(OSError, ValueError):
                 broker.process.stdin.close()
             broker.state = "stopped"
-    shutil.rmtree(root, ignore_errors=True)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class Cluster:
@@ -180,7 +182,11 @@ class Cluster:
     """
 
     def __init__(
-        self, distribution: Distribution, brokers: list[Broker], root: Path, cluster_id: str
+        self,
+        distribution: Distribution,
+        brokers: list[Broker],
+        root: Path | None,
+        cluster_id: str,
     ):
         self.distribution = distribution
         self.backend = "local"
@@ -190,6 +196,8 @@ class Cluster:
         self._closed = False
         self._jvm_options: list[str] = []  # benchmarks and class-sharing training only
         self._jvm_argfile: Path | None = None
+        self._external_servers = ""
+        self._external_broker_ids: list[int] = []
         self._finalizer = weakref.finalize(self, _shutdown, brokers, root)
 
     # --- starting -----------------------------------------------------------------
@@ -199,7 +207,7 @@ class Cluster:
         cls,
         brokers: int = 1,
         *,
-        backend: str = "local",
+        backend: str = "auto",
         kafka_version: str | None = None,
         broker_config: dict[str, object] | None = None,
         progress: bool = True,
@@ -211,7 +219,10 @@ class Cluster:
 
         Args:
             brokers: number of brokers, 1 to 5.
-            backend: only ``"local"`` for now.
+            backend: ``"local"`` (JVMs on this machine), ``"external"`` (an existing
+                cluster named by ``$KAFKA_BOOTSTRAP_SERVERS``; nothing is started, and
+                ``close()`` deletes nothing) or ``"auto"``: external when that variable
+                is set, else local.
             kafka_version: Kafka version; default ``$KAFKA_VERSION`` or the newest locked.
             broker_config: extra ``server.properties`` entries for every broker.
             progress: show progress while downloading and starting.
@@ -221,8 +232,14 @@ class Cluster:
             JavaError, DownloadError, ChecksumError: Kafka cannot run here.
             BrokerStartError: a broker died or did not come up; the message has its log.
         """
+        if backend == "auto":
+            backend = "external" if os.environ.get(EXTERNAL_ENV, "").strip() else "local"
+        if backend == "external":
+            return cls._attach(kafka_version=kafka_version, progress=progress, timeout=timeout)
         if backend != "local":
-            raise KafkaLabError(f"El backend «{backend}» aún no existe; usa backend='local'.")
+            raise KafkaLabError(
+                f"El backend «{backend}» no existe; usa 'auto', 'local' o 'external'."
+            )
         if not 1 <= brokers <= MAX_BROKERS:
             raise KafkaLabError(
                 f"Un clúster de kafkalab tiene de 1 a {MAX_BROKERS} brokers; has pedido {brokers}."
@@ -254,6 +271,36 @@ class Cluster:
         except BaseException:
             cluster.close()
             raise
+        cluster._publish_environment()
+        return cluster
+
+    @classmethod
+    def _attach(cls, *, kafka_version: str | None, progress: bool, timeout: float) -> Cluster:
+        """An existing cluster from ``$KAFKA_BOOTSTRAP_SERVERS``: the CLI tools run here."""
+        servers = os.environ.get(EXTERNAL_ENV, "").strip()
+        if not servers:
+            raise KafkaLabError(
+                f"Para usar un clúster externo define {EXTERNAL_ENV}, por ejemplo "
+                f"{EXTERNAL_ENV}=kafka.aula:9092."
+            )
+        distribution = ensure_kafka(kafka_version, progress=progress)
+        cluster = cls(distribution, [], None, "")
+        cluster.backend = "external"
+        cluster._external_servers = servers
+        deadline = time.monotonic() + min(timeout, 30)
+        while True:
+            found = cluster._registered_broker_ids()
+            if found:
+                break
+            if time.monotonic() > deadline:
+                cluster.close()
+                raise BrokerStartError(
+                    f"No hay respuesta de Kafka en {servers} ({EXTERNAL_ENV}). Comprueba la "
+                    f"dirección y que el clúster esté en marcha, o borra {EXTERNAL_ENV} para "
+                    "arrancar uno local."
+                )
+            time.sleep(0.2)
+        cluster._external_broker_ids = sorted(found)
         cluster._publish_environment()
         return cluster
 
@@ -382,8 +429,11 @@ class Cluster:
 
     def _registered_broker_ids(self) -> set[int]:
         """Ids of brokers that a client sees in the cluster metadata (unfenced, serving)."""
-        running = [b for b in self._brokers.values() if b.state in ("starting", "running")]
-        reachable = [b.address for b in running if _port_open(b.port)]
+        if self.backend == "external":
+            reachable = self._external_servers.split(",")
+        else:
+            running = [b for b in self._brokers.values() if b.state in ("starting", "running")]
+            reachable = [b.address for b in running if _port_open(b.port)]
         if not reachable:
             return set()
         from kafka import KafkaAdminClient
@@ -417,6 +467,8 @@ class Cluster:
     @property
     def bootstrap_servers(self) -> str:
         """Addresses of all brokers, ``"127.0.0.1:PORT,..."``, for clients and CLI tools."""
+        if self.backend == "external":
+            return self._external_servers
         return ",".join(broker.address for broker in self._brokers.values())
 
     @property
@@ -520,6 +572,7 @@ class Cluster:
     def start_broker(self, node_id: int, *, timeout: float = 60) -> None:
         """Start a stopped or killed broker again and wait until it is registered."""
         self._require_open()
+        self._require_local()
         broker = self.broker(node_id)
         if broker.process is not None and broker.process.poll() is None:
             return
@@ -535,6 +588,7 @@ class Cluster:
 
     def _running(self, node_id: int) -> Broker:
         self._require_open()
+        self._require_local()
         broker = self.broker(node_id)
         if broker.process is None or broker.process.poll() is not None:
             raise KafkaLabError(
@@ -554,6 +608,14 @@ class Cluster:
         if os.environ.get("KAFKALAB_BOOTSTRAP_SERVER") == self.bootstrap_servers:
             del os.environ["KAFKALAB_BOOTSTRAP_SERVER"]
 
+    def _require_local(self) -> None:
+        if self.backend == "external":
+            raise KafkaLabError(
+                "Este clúster es externo (KAFKA_BOOTSTRAP_SERVERS): sus brokers no se pueden "
+                "parar ni arrancar desde aquí. Para practicar fallos, arranca uno local con "
+                "Cluster.start(3, backend='local')."
+            )
+
     def _require_open(self) -> None:
         if self._closed:
             raise KafkaLabError("Este clúster ya está cerrado: arranca otro con Cluster.start().")
@@ -567,6 +629,9 @@ class Cluster:
     def __repr__(self) -> str:
         if self._closed:
             return f"<Cluster {self.backend} Kafka {self.distribution.version}: cerrado>"
+        if self.backend == "external":
+            ids = ", ".join(str(i) for i in self._external_broker_ids)
+            return f"<Cluster externo bootstrap={self.bootstrap_servers} brokers=[{ids}]>"
         nodes = ", ".join(
             f"{b.node_id}{'*' if b.controller else ''}@{b.port} {_STATE_ES[b.state]}"
             for b in self._brokers.values()

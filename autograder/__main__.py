@@ -1,0 +1,49 @@
+"""Command line of the grader.
+
+python -m autograder prepare                  # sources -> nbgrader release versions
+python -m autograder grade ACTIVITY [--warm]  # autograde every submission + feedback
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .grading import CELL_TIMEOUTS, grade_class, prepare_course, summary_table
+from .notebooks import COURSE_ROOT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder")
+    parser.add_argument("--course", type=Path, default=COURSE_ROOT, help="carpeta del curso")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("prepare", help="convierte las fuentes y genera las versiones de alumno")
+    grade = commands.add_parser("grade", help="califica todas las entregas de una actividad")
+    grade.add_argument("activity", choices=sorted(CELL_TIMEOUTS))
+    grade.add_argument("--warm", action="store_true", help="un clúster para todas las entregas")
+    grade.add_argument("--student", action="append", help="solo estos estudiantes")
+    grade.add_argument("--timeout", type=int, help="segundos máximos por celda")
+    grade.add_argument("--no-feedback", action="store_true")
+    args = parser.parse_args(argv)
+
+    course = args.course.resolve()
+    if args.command == "prepare":
+        prepare_course(course)
+        print(f"Versiones de alumno en {course / 'release'}")
+        return 0
+    results = grade_class(
+        args.activity,
+        course_root=course,
+        mode="warm" if args.warm else "fresh",
+        students=args.student,
+        timeout=args.timeout,
+        feedback=not args.no_feedback,
+    )
+    print()
+    print(summary_table(args.activity, results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
