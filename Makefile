@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup lab test test-fast bench lint format clean
+.PHONY: setup lab test test-fast bench assignments grade lint format clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/cluster_start.py
+	$(BIN)/python benchmarks/grading.py
+
+# nbgrader: student versions in assignments/release, then grade what is in assignments/submitted.
+assignments: setup
+	$(BIN)/python -m autograder prepare
+
+ACTIVITY ?= actividad1-hola-kafka
+grade: assignments
+	$(BIN)/python -m autograder grade $(ACTIVITY) $(GRADE_FLAGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

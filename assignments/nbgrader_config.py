@@ -13,11 +13,6 @@ c.CourseDirectory.course_id = "kafka-iabd"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # The Markdown sources hold the solutions: never release them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "*.md"]
-c.CourseDirectory.db_assignments = [
-    {"name": "actividad1-hola-kafka"},
-    {"name": "actividad2-particiones-y-grupos"},
-    {"name": "actividad3-kafka-a-mongodb"},
-]
 
 c.ClearSolutions.code_stub = {"python": "# ESCRIBE AQUÍ TU CÓDIGO\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
@@ -27,8 +22,7 @@ c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 c.Execute.timeout = 120
 c.Execute.startup_timeout = 60
 
-# Feedback in Spanish.
-c.HTMLExporter.template_name = "feedback_es"
+# Feedback in Spanish: our translated "feedback" template shadows nbgrader's.
 c.HTMLExporter.extra_template_basedirs = [
     os.path.join(os.path.dirname(autograder.__file__), "templates"),
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),

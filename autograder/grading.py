@@ -34,6 +34,7 @@ CELL_TIMEOUTS = {
     "actividad2-particiones-y-grupos": 45,
     "actividad3-kafka-a-mongodb": 120,
 }
+NEEDS_MONGO = {"actividad3-kafka-a-mongodb"}
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -160,12 +161,17 @@ def grade_class(
     results = []
     try:
         if mode == "warm":
-            from kafkalab import Cluster, Mongo
+            from kafkalab import Cluster
 
             cluster = Cluster.start(3, backend="local", progress=False)
-            mongo = Mongo.start(backend="local")
             os.environ["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrap_servers
-            os.environ["MONGODB_URI"] = mongo.uri
+            if activity in NEEDS_MONGO:
+                from kafkalab import Mongo
+
+                mongo = Mongo.start(backend="local")
+                os.environ["MONGODB_URI"] = mongo.uri
+            else:
+                os.environ.pop("MONGODB_URI", None)
         else:
             for name in saved:
                 os.environ.pop(name, None)
@@ -173,7 +179,7 @@ def grade_class(
         for student in students:
             began = time.perf_counter()
             if cluster is not None:
-                wipe_cluster(cluster.bootstrap_servers, mongo.uri)
+                wipe_cluster(cluster.bootstrap_servers, mongo.uri if mongo else None)
             outcome = api.autograde(activity, student, force=True, create=True)
             _kill_leftovers(keep)
             if feedback and outcome["success"]:

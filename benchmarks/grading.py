@@ -1,0 +1,81 @@
+"""Seconds per autograded submission, for each activity, fresh cluster vs warm cluster.
+
+Grades ``--copies`` correct submissions of each activity through the real driver (nbgrader
+autograde + feedback) twice: each submission starting its own cluster (fresh), and all of
+them sharing one cluster wiped between submissions (warm). Prints medians side by side.
+
+Usage: python benchmarks/grading.py [--copies 3] [--activity NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autograder.grading import CELL_TIMEOUTS, grade_class, prepare_course  # noqa: E402
+from autograder.notebooks import COURSE_ROOT  # noqa: E402
+from tests.fixtures.submissions import SUBMISSIONS, write_submission  # noqa: E402
+
+TARGETS = {
+    "actividad1-hola-kafka": 15,
+    "actividad2-particiones-y-grupos": 15,
+    "actividad3-kafka-a-mongodb": 60,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--activity", nargs="+", default=list(CELL_TIMEOUTS))
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kafkalab-bench-grading-") as scratch:
+        course = Path(scratch)
+        shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
+        shutil.copytree(
+            COURSE_ROOT / "source", course / "source", ignore=shutil.ignore_patterns("*.ipynb")
+        )
+        prepare_course(course)
+        for activity in args.activity:
+            overrides, expected = SUBMISSIONS[activity]["correcto"]
+            students = [f"correcto-{n}" for n in range(1, args.copies + 1)]
+            for student in students:
+                write_submission(course, activity, student, overrides)
+            medians = {}
+            for mode in ("fresh", "warm"):
+                results = grade_class(
+                    activity,
+                    course_root=course,
+                    mode=mode,
+                    students=students,
+                    progress=lambda line, mode=mode: print(
+                        f"  {mode}: {line}", file=sys.stderr, flush=True
+                    ),
+                )
+                wrong = [r for r in results if abs(r.score - expected) > 1e-9]
+                if wrong:
+                    print(f"warning: {activity} {mode}: unexpected scores {wrong}")
+                medians[mode] = statistics.median(r.seconds for r in results)
+            rows.append((activity, medians["fresh"], medians["warm"]))
+
+    print()
+    print(f"{'activity':<34} {'fresh s':>8} {'warm s':>8} {'warm/fresh':>11} {'target s':>9}")
+    for activity, fresh, warm in rows:
+        print(
+            f"{activity:<34} {fresh:>8.1f} {warm:>8.1f} {warm / fresh:>10.2f}x "
+            f"{TARGETS[activity]:>9}"
+        )
+    print(f"({args.copies} submissions per cell, medians; autograde + feedback per submission)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
