@@ -21,6 +21,16 @@ c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 # this much, not the whole grading run). The grading driver sets it per activity.
 c.Execute.timeout = 120
 c.Execute.startup_timeout = 60
+# A submission whose kernel dies is still graded, on the cells that ran.
+c.Autograde.autograde_preprocessors = [
+    "autograder.execute.KernelSafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Feedback in Spanish: our translated "feedback" template shadows nbgrader's.
 c.HTMLExporter.extra_template_basedirs = [
