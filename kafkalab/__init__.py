@@ -8,5 +8,14 @@ with Cluster.start(brokers=3) as cluster:
 from .cluster import Broker, Cluster, CommandResult
 from .distribution import Distribution, ensure_kafka
 from .errors import KafkaLabError
+from .mongo import Mongo
 
-__all__ = ["Cluster", "Broker", "CommandResult", "Distribution", "ensure_kafka", "KafkaLabError"]
+__all__ = [
+    "Cluster",
+    "Broker",
+    "CommandResult",
+    "Distribution",
+    "ensure_kafka",
+    "KafkaLabError",
+    "Mongo",
+]

@@ -1,4 +1,5 @@
-"""Command line: ``kafkalab install`` (download Kafka), ``kafkalab bin-dir`` (for PATH)."""
+"""Command line: ``kafkalab install [--mongo]`` (download Kafka; prepare a MongoDB server),
+``kafkalab bin-dir`` (for PATH)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ import sys
 from ._training import prepare_class_sharing
 from .distribution import ensure_kafka
 from .errors import KafkaLabError
+from .mongo import choose_local_server
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kafkalab", description="Kafka para el curso.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("install", help="descarga y verifica Kafka (solo la primera vez)")
+    install = commands.add_parser("install", help="descarga y verifica Kafka (solo la primera vez)")
+    install.add_argument(
+        "--mongo",
+        action="store_true",
+        help="prepara también un servidor MongoDB local: mongod si está instalado, si no "
+        "FerretDB, que se compila con Go la primera vez (tarda unos minutos)",
+    )
     commands.add_parser("bin-dir", help="imprime la carpeta de kafka-topics.sh y compañía")
     args = parser.parse_args(argv)
     try:
@@ -25,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"Arranque rápido de Java preparado en {archives}")
             print(f"Kafka {distribution.version} listo en {distribution.home}")
             print(f"Herramientas (kafka-topics.sh, ...): {distribution.bin_dir}")
+            if args.mongo:
+                try:
+                    kind, executable = choose_local_server("auto", progress=True)
+                except KafkaLabError as error:
+                    # Only the MongoDB lessons need it: the rest of the course works.
+                    print(f"Aviso, MongoDB no está listo: {error}", file=sys.stderr)
+                else:
+                    name = "mongod" if kind == "mongod" else "FerretDB"
+                    print(f"MongoDB: se usará {name} ({executable})")
         else:
             print(distribution.bin_dir)
     except KafkaLabError as error:

@@ -53,7 +53,9 @@ def main() -> None:
     if owner_gone.is_set():
         # The watcher is cleaning up and ends the process itself; exiting here would cut it short.
         threading.Event().wait()
-    sys.exit(status if status >= 0 else 128 - status)
+    # os._exit: the watcher thread still holds stdin's buffer, which a normal interpreter
+    # exit would try to close (and abort with "_enter_buffered_busy").
+    os._exit(status if status >= 0 else 128 - status)
 
 
 if __name__ == "__main__":

@@ -102,12 +102,14 @@ def ensure_ferretdb(*, progress: bool = True) -> Path:
     with _install_lock(cache_root() / f".ferretdb-{FERRETDB_VERSION}.lock"):
         if target.is_file() and os.access(target, os.X_OK):
             return target  # another process built it while we waited
+        for leftover in cache_root().glob(".ferretdb-build-*"):
+            _remove_tree(leftover)  # from a build that was killed; none runs while we hold the lock
         _build(target, progress=progress)
     return target
 
 
 def ferretdb_command(
-    binary: Path, *, port: int, data_dir: Path, state_dir: Path, log_level: str = "INFO"
+    binary: Path, *, port: int, data_dir: Path, state_dir: Path, log_level: str = "WARN"
 ) -> list[str]:
     """The command line of a private FerretDB: 127.0.0.1 only, SQLite, no telemetry, no
     debug HTTP listener."""
@@ -170,8 +172,7 @@ def _build(target: Path, *, progress: bool) -> None:
         )
         if _major_version(str(built)) != 1:
             raise FerretDBError(
-                "FerretDB se compiló pero no arranca. Últimas líneas del registro:\n"
-                + _tail(log)
+                "FerretDB se compiló pero no arranca. Últimas líneas del registro:\n" + _tail(log)
             )
         if target.parent.exists():
             shutil.rmtree(target.parent)  # a broken leftover: we hold the lock
@@ -180,8 +181,7 @@ def _build(target: Path, *, progress: bool) -> None:
         _remove_tree(work)
     if progress:
         print(
-            f"FerretDB {FERRETDB_VERSION} listo en {target} "
-            f"({time.monotonic() - started:.0f} s).",
+            f"FerretDB {FERRETDB_VERSION} listo en {target} ({time.monotonic() - started:.0f} s).",
             file=sys.stderr,
             flush=True,
         )
@@ -201,7 +201,7 @@ def _go_environment() -> dict[str, str]:
 
 def _module_source(go: str, env: dict[str, str], work: Path, log: Path) -> Path:
     """Download the module through the Go proxy and return a writable copy of it."""
-    completed = _run_logged(
+    output = _run_logged(
         [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
         cwd=work,
         env=env,
@@ -209,14 +209,14 @@ def _module_source(go: str, env: dict[str, str], work: Path, log: Path) -> Path:
         capture=True,
     )
     try:
-        info = json.loads(completed)
+        info = json.loads(output)
     except ValueError:
-        info = {}
+        info = {"Error": "respuesta inesperada de «go mod download»"}
     if info.get("Error") or not info.get("Dir"):
         raise FerretDBError(
             f"Go no pudo descargar {FERRETDB_MODULE}@{FERRETDB_VERSION}: "
             f"{info.get('Error') or 'respuesta inesperada'}. ¿Hay conexión a internet (o a "
-            f"tu GOPROXY)?\n{_tail(log)}"
+            "tu GOPROXY)?"
         )
     source = work / "src"
     shutil.copytree(info["Dir"], source, symlinks=True)
@@ -248,12 +248,17 @@ def _run_logged(
                 f"La compilación de FerretDB no terminó en {BUILD_TIMEOUT // 60} minutos y se "
                 f"ha detenido. Últimas líneas:\n{_tail(log)}"
             ) from None
+    if capture:
+        with open(log, "ab") as handle:
+            handle.write(completed.stdout)
+        if completed.stdout.strip():
+            return completed.stdout.decode(errors="replace")  # go's -json output has the error
     if completed.returncode != 0:
         raise FerretDBError(
             f"No se pudo compilar FerretDB {FERRETDB_VERSION} con Go (código "
             f"{completed.returncode}). Últimas líneas del registro:\n{_tail(log)}"
         )
-    return completed.stdout.decode(errors="replace") if capture else ""
+    return ""
 
 
 def _go_version(go: str) -> tuple[int, int] | None:

@@ -130,5 +130,5 @@ def test_a_broker_that_fails_to_start_shows_its_log():
     with pytest.raises(BrokerStartError) as raised:
         Cluster.start(brokers=1, progress=False, broker_config={"num.io.threads": "muchos"})
     message = str(raised.value)
-    assert "El broker 1 terminó al arrancar" in message
+    assert "El broker 1 terminó al arrancar (código 1)" in message
     assert "num.io.threads" in message  # Kafka's own complaint, from the log tail
