@@ -39,7 +39,13 @@ def course(tmp_path_factory) -> Path:
 def _grade(course: Path, activity: str, mode: str) -> dict[str, float]:
     for student, (overrides, _expected) in SUBMISSIONS[activity].items():
         write_submission(course, activity, student, overrides)
-    results = grade_class(activity, course_root=course, mode=mode, progress=lambda _: None)
+    results = grade_class(
+        activity,
+        course_root=course,
+        mode=mode,
+        students=list(SUBMISSIONS[activity]),
+        progress=lambda _: None,
+    )
     assert {r.student for r in results} == set(SUBMISSIONS[activity])
     for result in results:
         assert result.ok, f"{result.student}: {result.error}"
@@ -92,3 +98,27 @@ def test_released_notebooks_hide_solutions_and_hidden_tests(course):
         assert "BEGIN SOLUTION" not in released and "HIDDEN TESTS" not in released
         assert "ESCRIBE AQUÍ TU CÓDIGO" in released
         assert not list((course / "release" / activity).glob("*.md"))
+
+
+def test_students_validate_their_notebook_with_nbgrader(course, tmp_path):
+    """What a student's Validate button runs: the visible tests, on the live cluster."""
+    import subprocess
+    import sys
+
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    for student, passes in (("correcto", True), ("sin-nombre", False)):
+        write_submission(course, ACTIVITY1, f"valida-{student}", SUBMISSIONS[ACTIVITY1][student][0])
+        notebook = course / "submitted" / f"valida-{student}" / ACTIVITY1 / f"{ACTIVITY1}.ipynb"
+        completed = subprocess.run(
+            [str(nbgrader), "validate", str(notebook)],
+            capture_output=True,
+            text=True,
+            cwd=course,
+            timeout=300,
+        )
+        output = completed.stdout + completed.stderr
+        if passes:
+            assert "Success! Your notebook passes all the tests." in output, output
+        else:
+            assert "VALIDATION FAILED" in output, output
+            assert "Ningún mensaje de «iabd-topic» contiene" in output, output

@@ -1,0 +1,59 @@
+"""Execute course notebooks (jupytext MyST Markdown) top to bottom and read their outputs.
+
+    notebook = execute_notebook(COURSE / "00-hola-kafka.md")
+    assert "Created topic" in cell_output(notebook, "crear-topic")
+
+Cells are found by a tag given in the Markdown source (```{code-cell} ipython3 / :tags: [x]).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+COURSE = Path(__file__).resolve().parents[1] / "course"
+
+__all__ = ["COURSE", "cell_output", "execute_notebook", "last_run_seconds"]
+
+_timings: dict[str, float] = {}
+
+
+def execute_notebook(path: Path, *, timeout: int = 180) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel, in the notebook's folder; fail on any cell error."""
+    notebook = jupytext.read(path)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    began = time.perf_counter()
+    client.execute()
+    _timings[path.name] = time.perf_counter() - began
+    return notebook
+
+
+def last_run_seconds(name: str) -> float:
+    return _timings[name]
+
+
+def _text(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    if output.get("output_type") == "error":
+        return "\n".join(output.get("traceback", []))
+    data = output.get("data", {})
+    return data.get("text/plain", "") + data.get("text/html", "")
+
+
+def cell_output(notebook: nbformat.NotebookNode, tag: str) -> str:
+    """All text a tagged cell printed or displayed (stdout, stderr, repr, HTML)."""
+    cells = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise KeyError(f"no cell tagged {tag!r}")
+    return "".join(_text(o) for c in cells for o in c.get("outputs", []))
