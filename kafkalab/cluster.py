@@ -608,6 +608,11 @@ class Cluster:
         if os.environ.get("KAFKALAB_BOOTSTRAP_SERVER") == self.bootstrap_servers:
             del os.environ["KAFKALAB_BOOTSTRAP_SERVER"]
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run (the brokers are gone)."""
+        return self._closed
+
     def _require_local(self) -> None:
         if self.backend == "external":
             raise KafkaLabError(

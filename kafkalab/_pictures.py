@@ -1,0 +1,601 @@
+"""Snapshots of a live cluster and of a consumer group, drawn as static HTML and as text.
+
+The HTML uses tables with inline styles and no JavaScript, so it survives an HTML export and
+GitHub's notebook viewer; every mark is also a symbol (★, ✓, ✗), so it reads without colour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from dataclasses import dataclass, field
+
+from .cluster import _STATE_ES, Cluster
+
+__all__ = ["ClusterPicture", "GroupPicture", "picture_cluster", "picture_group"]
+
+_ADMIN_TIMEOUT_MS = 5000
+_UNKNOWN_TOPIC = 3  # Kafka's UNKNOWN_TOPIC_OR_PARTITION error code
+
+_BOX = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;line-height:1.45"
+_TABLE = "border-collapse:collapse;margin:4px 0 10px 0"
+_CELL = "border:1px solid #bbb;padding:3px 8px;text-align:center;color:#111"
+_HEAD = _CELL + ";background:#eceff1;font-weight:bold"
+_LEADER = _CELL + ";background:#2e7d32;color:#fff;font-weight:bold"
+_IN_SYNC = _CELL + ";background:#c8e6c9"
+_OUT_OF_SYNC = "border:2px dashed #e65100;padding:3px 8px;text-align:center;color:#111" + (
+    ";background:#ffe0b2;font-weight:bold"
+)
+_EMPTY = _CELL + ";background:#fafafa"
+_DOWN = _CELL + ";background:#eeeeee;color:#777"
+_PROBLEM = "color:#b71c1c;font-weight:bold"
+
+_GROUP_STATES_ES = {
+    "Stable": "estable",
+    "Empty": "vacío",
+    "PreparingRebalance": "preparando el reparto de particiones",
+    "CompletingRebalance": "completando el reparto de particiones",
+    "Assigning": "asignando particiones",
+    "Reconciling": "reconciliando particiones",
+    "Dead": "no existe",
+}
+
+
+def _admin(servers: list[str]):
+    from kafka import KafkaAdminClient
+
+    return KafkaAdminClient(
+        bootstrap_servers=servers,
+        client_id="kafkalab-picture",
+        request_timeout_ms=_ADMIN_TIMEOUT_MS,
+        bootstrap_timeout_ms=_ADMIN_TIMEOUT_MS,
+    )
+
+
+def _reachable_servers(cluster: Cluster) -> list[str]:
+    if cluster.backend == "external":
+        return cluster.bootstrap_servers.split(",")
+    return [
+        broker.address
+        for broker in cluster.brokers
+        if broker.state == "running"
+        and broker.process is not None
+        and broker.process.poll() is None
+    ]
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _ids(values: list[int]) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"
+
+
+# --- the cluster ------------------------------------------------------------------------
+
+
+@dataclass
+class BrokerView:
+    node_id: int
+    address: str
+    state: str  # Spanish, as in repr(cluster): "en marcha", "parado", "matado"...
+    running: bool
+    controller: bool
+    active_controller: bool = False
+
+
+@dataclass
+class PartitionView:
+    partition: int
+    leader: int | None  # None: no leader (every replica down)
+    replicas: list[int]
+    isr: list[int]
+
+    @property
+    def out_of_sync(self) -> list[int]:
+        return [replica for replica in self.replicas if replica not in self.isr]
+
+
+@dataclass
+class TopicView:
+    name: str
+    partitions: list[PartitionView] = field(default_factory=list)
+
+    @property
+    def replication_factor(self) -> int:
+        return max((len(p.replicas) for p in self.partitions), default=0)
+
+
+@dataclass
+class ClusterPicture:
+    """What a cluster looks like right now: its brokers and its topics' partitions.
+
+    Jupyter shows it as HTML (a table of brokers, then one grid per topic with a row per
+    partition and a column per broker); ``print()`` and plain frontends show text.
+    """
+
+    version: str
+    brokers: list[BrokerView]
+    topics: list[TopicView]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def active_controller(self) -> int | None:
+        return next((b.node_id for b in self.brokers if b.active_controller), None)
+
+    def topic(self, name: str) -> TopicView:
+        return next(t for t in self.topics if t.name == name)
+
+    # --- text ---
+
+    def __repr__(self) -> str:
+        running = sum(b.running for b in self.brokers)
+        lines = [
+            f"Clúster de Kafka {self.version} (KRaft): {len(self.brokers)} brokers, "
+            f"{running} en marcha"
+        ]
+        for broker in self.brokers:
+            role = ""
+            if broker.controller:
+                role = "controlador KRaft" + (" (activo)" if broker.active_controller else "")
+            line = f"  broker {broker.node_id}  {broker.address:<21} {broker.state:<10} {role}"
+            lines.append(line.rstrip())
+        for topic in self.topics:
+            lines.append(
+                f"Topic «{topic.name}»: {len(topic.partitions)} particiones, "
+                f"factor de replicación {topic.replication_factor}"
+            )
+            for p in topic.partitions:
+                leader = p.leader if p.leader is not None else "ninguno"
+                line = (
+                    f"  partición {p.partition}: líder {leader}, réplicas {_ids(p.replicas)}, "
+                    f"ISR {_ids(p.isr)}"
+                )
+                if p.out_of_sync:
+                    line += f"  <- fuera del ISR: {_ids(p.out_of_sync)}"
+                lines.append(line)
+        lines.extend(self.problems)
+        return "\n".join(lines)
+
+    # --- HTML ---
+
+    def _repr_html_(self) -> str:
+        parts = [f'<div style="{_BOX}">']
+        running = sum(b.running for b in self.brokers)
+        parts.append(
+            f"<div><b>Clúster de Kafka {_e(self.version)}</b> (KRaft) · "
+            f"{len(self.brokers)} brokers, {running} en marcha</div>"
+        )
+        parts.append(f'<table style="{_TABLE}"><tr>')
+        parts.extend(
+            f'<th style="{_HEAD}">{title}</th>'
+            for title in ("Broker", "Dirección", "Estado", "Quórum KRaft")
+        )
+        parts.append("</tr>")
+        for broker in self.brokers:
+            style = _CELL if broker.running else _DOWN
+            dot = "●" if broker.running else "○"
+            role = "—"
+            if broker.controller:
+                role = "controlador"
+                if broker.active_controller:
+                    role = "<b>★ controlador activo</b>"
+            parts.append(
+                f'<tr><td style="{style}"><b>Broker {broker.node_id}</b></td>'
+                f'<td style="{style}"><code>{_e(broker.address)}</code></td>'
+                f'<td style="{style}">{dot} {_e(broker.state)}</td>'
+                f'<td style="{style}">{role}</td></tr>'
+            )
+        parts.append("</table>")
+        columns = self._grid_columns()
+        for topic in self.topics:
+            parts.append(
+                f"<div><b>Topic <code>{_e(topic.name)}</code></b> · "
+                f"{len(topic.partitions)} particiones · factor de replicación "
+                f"{topic.replication_factor}</div>"
+            )
+            parts.append(f'<table style="{_TABLE}"><tr><th style="{_HEAD}">Partición</th>')
+            for node_id, running, state in columns:
+                label = f"Broker {node_id}" + ("" if running else f" ({state})")
+                parts.append(f'<th style="{_HEAD if running else _DOWN}">{_e(label)}</th>')
+            parts.extend(
+                f'<th style="{_HEAD}">{title}</th>' for title in ("Líder", "Réplicas", "ISR")
+            )
+            parts.append("</tr>")
+            for p in topic.partitions:
+                parts.append(f'<tr><td style="{_HEAD}">{p.partition}</td>')
+                for node_id, _running, _state in columns:
+                    if node_id not in p.replicas:
+                        parts.append(f'<td style="{_EMPTY}"></td>')
+                    elif node_id == p.leader:
+                        parts.append(f'<td style="{_LEADER}">★ líder</td>')
+                    elif node_id in p.isr:
+                        parts.append(f'<td style="{_IN_SYNC}">✓ réplica</td>')
+                    else:
+                        parts.append(f'<td style="{_OUT_OF_SYNC}">✗ fuera del ISR</td>')
+                leader = (
+                    str(p.leader)
+                    if p.leader is not None
+                    else f'<span style="{_PROBLEM}">sin líder</span>'
+                )
+                parts.append(
+                    f'<td style="{_CELL}">{leader}</td>'
+                    f'<td style="{_CELL}">{_e(_ids(p.replicas))}</td>'
+                    f'<td style="{_CELL}">{_e(_ids(p.isr))}</td></tr>'
+                )
+            parts.append("</table>")
+        if self.topics:
+            parts.append(
+                '<div style="color:#555">★ líder: recibe las escrituras y lecturas · '
+                "✓ réplica sincronizada (en el ISR) · ✗ réplica que se ha quedado atrás "
+                "(fuera del ISR)</div>"
+            )
+        parts.extend(f'<div style="{_PROBLEM}">{_e(problem)}</div>' for problem in self.problems)
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _grid_columns(self) -> list[tuple[int, bool, str]]:
+        """(node id, running, state) of every broker that is in the cluster or holds a replica."""
+        known = {b.node_id: (b.running, b.state) for b in self.brokers}
+        for topic in self.topics:
+            for p in topic.partitions:
+                for replica in p.replicas:
+                    known.setdefault(replica, (False, "desconocido"))
+        return [(node_id, *known[node_id]) for node_id in sorted(known)]
+
+
+def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPicture:
+    """Ask the live cluster for its brokers, controllers and partitions."""
+    from kafka.errors import KafkaError
+
+    brokers = [
+        BrokerView(
+            node_id=b.node_id,
+            address=b.address,
+            state=_broker_state(b),
+            running=b.state == "running" and b.process is not None and b.process.poll() is None,
+            controller=b.controller,
+        )
+        for b in cluster.brokers
+    ]
+    picture = ClusterPicture(cluster.distribution.version, brokers, [])
+    servers = _reachable_servers(cluster)
+    if not servers:
+        picture.problems.append(
+            "No hay ningún broker en marcha: arranca alguno con cluster.start_broker(ID)."
+        )
+        return picture
+    try:
+        admin = _admin(servers)
+    except (KafkaError, OSError) as error:
+        picture.problems.append(f"No se pudo conectar con el clúster: {error}")
+        return picture
+    try:
+        if cluster.backend == "external":
+            described = admin.describe_cluster()
+            picture.brokers = [
+                BrokerView(
+                    node_id=b["broker_id"],
+                    address=f"{b['host']}:{b['port']}",
+                    state="aislado (fenced)" if b.get("is_fenced") else "en marcha",
+                    running=not b.get("is_fenced"),
+                    controller=False,
+                )
+                for b in sorted(described["brokers"], key=lambda b: b["broker_id"])
+            ]
+        with contextlib.suppress(KafkaError, OSError, KeyError, IndexError):
+            quorum = admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
+            voters = {voter["replica_id"] for voter in quorum["current_voters"]}
+            for broker in picture.brokers:
+                broker.controller = broker.controller or broker.node_id in voters
+                broker.active_controller = broker.node_id == quorum["leader_id"]
+        try:
+            described_topics = admin.describe_topics([topic] if topic else None)
+        except (KafkaError, OSError) as error:
+            picture.problems.append(f"No se pudieron leer los topics: {error}")
+            described_topics = []
+        for entry in sorted(described_topics, key=lambda t: t["name"] or ""):
+            if entry.get("error_code") == _UNKNOWN_TOPIC:
+                picture.problems.append(
+                    f"El topic «{entry['name']}» no existe. Compruébalo con kafka-topics.sh --list."
+                )
+                continue
+            if entry.get("error_code"):
+                picture.problems.append(
+                    f"Kafka no pudo describir el topic «{entry['name']}» "
+                    f"(código de error {entry['error_code']})."
+                )
+                continue
+            if entry.get("is_internal") and not topic:
+                continue
+            view = TopicView(entry["name"])
+            for p in sorted(entry["partitions"], key=lambda p: p["partition_index"]):
+                leader = p["leader_id"]
+                if leader is not None and leader < 0:
+                    leader = None
+                view.partitions.append(
+                    PartitionView(
+                        partition=p["partition_index"],
+                        leader=leader,
+                        replicas=list(p["replica_nodes"]),
+                        isr=sorted(p["isr_nodes"]),
+                    )
+                )
+            picture.topics.append(view)
+    finally:
+        admin.close()
+    return picture
+
+
+def _broker_state(broker) -> str:
+    if (
+        broker.state in ("running", "starting")
+        and broker.process is not None
+        and broker.process.poll() is not None
+    ):
+        return f"caído (código {broker.process.returncode})"
+    return _STATE_ES.get(broker.state, broker.state)
+
+
+# --- a consumer group --------------------------------------------------------------------
+
+
+@dataclass
+class MemberView:
+    client_id: str
+    host: str
+    member_id: str
+    partitions: list[tuple[str, int]]
+
+
+@dataclass
+class GroupRow:
+    topic: str
+    partition: int
+    committed: int | None  # CURRENT-OFFSET; None: the group never committed here
+    end: int | None  # LOG-END-OFFSET
+    owner: str | None  # client id of the member that has the partition now
+
+    @property
+    def lag(self) -> int | None:
+        if self.committed is None or self.end is None:
+            return None
+        return max(self.end - self.committed, 0)
+
+
+@dataclass
+class GroupPicture:
+    """A consumer group right now: state, members and, per partition, offsets and lag.
+
+    The columns are those of ``kafka-consumer-groups.sh --describe``: CURRENT-OFFSET (what
+    the group committed), LOG-END-OFFSET (where the partition ends) and LAG (the difference:
+    messages the group has not processed yet).
+    """
+
+    group: str
+    state: str  # as Kafka names it: Stable, Empty, PreparingRebalance...; "" if unknown
+    members: list[MemberView]
+    rows: list[GroupRow]
+    problems: list[str] = field(default_factory=list)
+    members_known: bool = True  # False for KIP-848 groups, which kafka-python cannot describe
+
+    @property
+    def exists(self) -> bool:
+        return self.state != "Dead" and (self.state != "" or not self.members_known)
+
+    @property
+    def total_lag(self) -> int:
+        return sum(row.lag or 0 for row in self.rows)
+
+    def lag(self, topic: str, partition: int) -> int | None:
+        return next(r.lag for r in self.rows if (r.topic, r.partition) == (topic, partition))
+
+    def _state_text(self) -> str:
+        if not self.members_known:
+            return "protocolo consumer (KIP-848)"
+        if not self.state:
+            return "desconocido"
+        spanish = _GROUP_STATES_ES.get(self.state)
+        return f"{self.state} ({spanish})" if spanish else self.state
+
+    def _members_text(self) -> str:
+        if not self.members_known:
+            return "miembros no disponibles"
+        if not self.members:
+            return "sin miembros activos"
+        return f"{len(self.members)} miembro" + ("s" if len(self.members) != 1 else "")
+
+    @staticmethod
+    def _offset(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    def __repr__(self) -> str:
+        if not self.exists:
+            return "\n".join([self._missing_text(), *self.problems])
+        lines = [f"Grupo «{self.group}»: {self._state_text()}, {self._members_text()}"]
+        for member in self.members:
+            owned = ", ".join(f"{t}-{p}" for t, p in member.partitions) or "ninguna partición"
+            lines.append(f"  {member.client_id} ({member.host}): {owned}")
+        if self.rows:
+            header = ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMIDOR")
+            table = [header] + [
+                (
+                    r.topic,
+                    str(r.partition),
+                    self._offset(r.committed),
+                    self._offset(r.end),
+                    self._offset(r.lag),
+                    r.owner or "-",
+                )
+                for r in self.rows
+            ]
+            widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+            for row in table:
+                cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                lines.append(("  " + "  ".join(cells)).rstrip())
+            lines.append(f"  LAG total: {self.total_lag}")
+        else:
+            lines.append("  (el grupo no ha confirmado offsets todavía)")
+        lines.extend(self.problems)
+        return "\n".join(lines)
+
+    def _missing_text(self) -> str:
+        return (
+            f"El grupo «{self.group}» no existe todavía: aparece cuando un consumidor con "
+            f"group.id={self.group} se une o confirma offsets."
+        )
+
+    def _repr_html_(self) -> str:
+        parts = [f'<div style="{_BOX}">']
+        if not self.exists:
+            parts.append(f"<div>{_e(self._missing_text())}</div>")
+        else:
+            members = _e(self._members_text())
+            if not self.members:
+                members = f'<span style="color:#b26a00;font-weight:bold">{members}</span>'
+            parts.append(
+                f"<div><b>Grupo <code>{_e(self.group)}</code></b> · estado "
+                f"<b>{_e(self._state_text())}</b> · {members}</div>"
+            )
+            if self.members:
+                parts.append(f'<table style="{_TABLE}"><tr>')
+                parts.extend(
+                    f'<th style="{_HEAD}">{title}</th>'
+                    for title in ("Consumidor (client.id)", "Host", "Particiones asignadas")
+                )
+                parts.append("</tr>")
+                for member in self.members:
+                    owned = ", ".join(f"{t}-{p}" for t, p in member.partitions) or "ninguna"
+                    parts.append(
+                        f'<tr><td style="{_CELL}"><b>{_e(member.client_id)}</b></td>'
+                        f'<td style="{_CELL}">{_e(member.host)}</td>'
+                        f'<td style="{_CELL}">{_e(owned)}</td></tr>'
+                    )
+                parts.append("</table>")
+            if self.rows:
+                parts.append(f'<table style="{_TABLE}"><tr>')
+                parts.extend(
+                    f'<th style="{_HEAD}">{title}</th>'
+                    for title in (
+                        "Topic",
+                        "Partición",
+                        "CURRENT-OFFSET<br><small>confirmado</small>",
+                        "LOG-END-OFFSET<br><small>final del log</small>",
+                        "LAG<br><small>pendientes</small>",
+                        "Consumidor",
+                    )
+                )
+                parts.append("</tr>")
+                for r in self.rows:
+                    lag_style = _IN_SYNC if r.lag == 0 else _OUT_OF_SYNC if r.lag else _CELL
+                    parts.append(
+                        f'<tr><td style="{_CELL}"><code>{_e(r.topic)}</code></td>'
+                        f'<td style="{_CELL}">{r.partition}</td>'
+                        f'<td style="{_CELL}">{self._offset(r.committed)}</td>'
+                        f'<td style="{_CELL}">{self._offset(r.end)}</td>'
+                        f'<td style="{lag_style}">{self._offset(r.lag)}</td>'
+                        f'<td style="{_CELL}">{_e(r.owner or "-")}</td></tr>'
+                    )
+                parts.append(
+                    f'<tr><td colspan="4" style="{_HEAD};text-align:right">LAG total</td>'
+                    f'<td style="{_HEAD}">{self.total_lag}</td><td style="{_HEAD}"></td></tr>'
+                )
+                parts.append("</table>")
+            else:
+                parts.append("<div>El grupo no ha confirmado offsets todavía.</div>")
+        parts.extend(f'<div style="{_PROBLEM}">{_e(problem)}</div>' for problem in self.problems)
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def picture_group(cluster: Cluster, group: str, topic: str | None = None) -> GroupPicture:
+    """Ask the live cluster for a consumer group's members, committed offsets and lag."""
+    from kafka.admin import OffsetSpec
+    from kafka.errors import KafkaError
+    from kafka.structs import TopicPartition
+
+    picture = GroupPicture(group, "", [], [])
+    servers = _reachable_servers(cluster)
+    if not servers:
+        picture.problems.append(
+            "No hay ningún broker en marcha: arranca alguno con cluster.start_broker(ID)."
+        )
+        return picture
+    try:
+        admin = _admin(servers)
+    except (KafkaError, OSError) as error:
+        picture.problems.append(f"No se pudo conectar con el clúster: {error}")
+        return picture
+    try:
+        try:
+            described = admin.describe_groups([group])[group]
+            committed = admin.list_group_offsets(group).get(group, {})
+        except (KafkaError, OSError) as error:
+            picture.problems.append(f"No se pudo leer el grupo «{group}»: {error}")
+            return picture
+        picture.state = described.get("group_state") or ""
+        if "not a classic group" in (described.get("error") or ""):
+            # DescribeGroups only knows classic groups; kafka-python has no
+            # ConsumerGroupDescribe. Offsets and lag still come from OffsetFetch.
+            picture.state = ""
+            picture.members_known = False
+            picture.problems.append(
+                f"El grupo «{group}» usa el protocolo nuevo de grupos (KIP-848) y kafka-python "
+                f"no puede ver sus miembros. Míralos con: %kafka kafka-consumer-groups.sh "
+                f"--describe --group {group} --members"
+            )
+        owners: dict[tuple[str, int], str] = {}
+        for member in described.get("members", []):
+            assignment = member.get("member_assignment")
+            owned = []
+            if isinstance(assignment, dict):
+                for entry in assignment.get("assigned_partitions") or []:
+                    owned.extend((entry["topic"], p) for p in sorted(entry["partitions"]))
+            if topic:
+                owned = [tp for tp in owned if tp[0] == topic]
+            client_id = member.get("client_id") or member.get("member_id", "?")
+            for tp in owned:
+                owners[tp] = client_id
+            picture.members.append(
+                MemberView(
+                    client_id=client_id,
+                    host=(member.get("client_host") or "").lstrip("/"),
+                    member_id=member.get("member_id", ""),
+                    partitions=sorted(owned),
+                )
+            )
+        picture.members.sort(key=lambda m: (m.client_id, m.member_id))
+        offsets = {
+            (tp.topic, tp.partition): meta.offset
+            for tp, meta in committed.items()
+            if meta.offset is not None and meta.offset >= 0
+        }
+        topics = {t for t, _ in offsets} | {t for t, _ in owners}
+        if topic:
+            topics = {topic} if picture.exists else set()
+        partitions: list[tuple[str, int]] = []
+        if topics:
+            with contextlib.suppress(KafkaError, OSError):
+                for entry in admin.describe_topics(sorted(topics)):
+                    if not entry.get("error_code"):
+                        partitions.extend(
+                            (entry["name"], p["partition_index"]) for p in entry["partitions"]
+                        )
+        partitions = sorted(set(partitions) | {tp for tp in offsets if tp[0] in topics})
+        ends: dict[tuple[str, int], int] = {}
+        if partitions:
+            try:
+                latest = admin.list_partition_offsets(
+                    {TopicPartition(t, p): OffsetSpec.LATEST for t, p in partitions}
+                )
+                ends = {(tp.topic, tp.partition): value.offset for tp, value in latest.items()}
+            except (KafkaError, OSError) as error:
+                picture.problems.append(f"No se pudo leer el final de las particiones: {error}")
+        picture.rows = [
+            GroupRow(t, p, offsets.get((t, p)), ends.get((t, p)), owners.get((t, p)))
+            for t, p in partitions
+        ]
+    finally:
+        admin.close()
+    return picture
