@@ -104,6 +104,16 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
         "El topic «{name}» no existe. Compruébalo con kafka-topics.sh --list.",
     ),
     (
+        re.compile(r"No key separator found on line number (?P<line>\d+): '(?P<text>[^']*)'"),
+        "La línea {line} («{text}») no tiene separador de clave. Con "
+        "--reader-property parse.key=true cada línea debe ser clave, separador y valor "
+        "(por ejemplo «ana:hola» con key.separator=:).",
+    ),
+    (
+        re.compile(r"Invalid topics?: \[?(?P<name>[^\]\n]*)"),
+        "El topic «{name}» no es un nombre válido: solo admite " + _LEGAL_TOPIC + ".",
+    ),
+    (
         re.compile(r"Timed out waiting for a node assignment|Timed out waiting to send"),
         "Kafka no respondió a tiempo: ¿están parados los brokers? Mira el estado del "
         "clúster (print(cluster)) y arranca los que falten.",

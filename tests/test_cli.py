@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+from kafkalab.errors import CommandError, explain_kafka_output
+
 pytestmark = pytest.mark.slow
 
 
@@ -151,3 +153,18 @@ def test_a_consumer_waiting_forever_is_stopped_with_advice(cluster3, topic):
 
     with pytest.raises(CommandError, match="--max-messages"):
         cluster3.run(f"kafka-console-consumer.sh --topic {topic}", timeout=5)
+
+
+def test_console_mistakes_are_explained_in_spanish(cluster3, topic):
+    cluster3.run(f"kafka-topics.sh --create --topic {topic}")
+    with pytest.raises(CommandError, match="La línea 1 .*sinclave.* no tiene separador"):
+        cluster3.run(
+            f"kafka-console-producer.sh --topic {topic} --reader-property parse.key=true "
+            "--reader-property key.separator=:",
+            input="sinclave\n",
+        )
+    consumed = cluster3.run(
+        "kafka-console-consumer.sh --topic iabd-José --max-messages 1 --timeout-ms 3000",
+        check=False,
+    )
+    assert "no es un nombre válido" in (explain_kafka_output(consumed.output) or "")
