@@ -27,6 +27,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python benchmarks/cluster_start.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/course.py
 
 # nbgrader: student versions in assignments/release, then grade what is in assignments/submitted.
 assignments: setup
