@@ -12,8 +12,12 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+# A double click on a course .md opens it as a notebook (jupytext's "Jupytext Notebook" viewer):
+# jupyter/overrides.json goes to the settings overrides of the venv's own JupyterLab
+# (<sys.prefix>/share/jupyter/lab/settings/overrides.d/), never to the user's home.
 setup: $(INSTALLED)
 	$(BIN)/kafkalab install --mongo
+	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.d/kafkalab-curso.json
 
 lab: setup
 	PATH="$$($(BIN)/kafkalab bin-dir):$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab course/
@@ -26,6 +30,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/cluster_start.py
+	$(BIN)/python benchmarks/docker_vs_local.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/course.py
 

@@ -219,10 +219,11 @@ class Cluster:
 
         Args:
             brokers: number of brokers, 1 to 5.
-            backend: ``"local"`` (JVMs on this machine), ``"external"`` (an existing
-                cluster named by ``$KAFKA_BOOTSTRAP_SERVERS``; nothing is started, and
-                ``close()`` deletes nothing) or ``"auto"``: external when that variable
-                is set, else local.
+            backend: ``"local"`` (JVMs on this machine), ``"docker"`` (one container per
+                broker, see :mod:`kafkalab._docker`), ``"external"`` (an existing cluster
+                named by ``$KAFKA_BOOTSTRAP_SERVERS``; nothing is started, and ``close()``
+                deletes nothing) or ``"auto"``: external when that variable is set, else
+                ``$KAFKALAB_BACKEND``, else local.
             kafka_version: Kafka version; default ``$KAFKA_VERSION`` or the newest locked.
             broker_config: extra ``server.properties`` entries for every broker.
             progress: show progress while downloading and starting.
@@ -233,12 +234,25 @@ class Cluster:
             BrokerStartError: a broker died or did not come up; the message has its log.
         """
         if backend == "auto":
-            backend = "external" if os.environ.get(EXTERNAL_ENV, "").strip() else "local"
+            if os.environ.get(EXTERNAL_ENV, "").strip():
+                backend = "external"
+            else:
+                backend = os.environ.get("KAFKALAB_BACKEND", "").strip() or "local"
         if backend == "external":
             return cls._attach(kafka_version=kafka_version, progress=progress, timeout=timeout)
+        if backend == "docker":
+            from ._docker import DockerCluster
+
+            return DockerCluster.start(
+                brokers,
+                kafka_version=kafka_version,
+                broker_config=broker_config,
+                progress=progress,
+                timeout=timeout,
+            )
         if backend != "local":
             raise KafkaLabError(
-                f"El backend «{backend}» no existe; usa 'auto', 'local' o 'external'."
+                f"El backend «{backend}» no existe; usa 'auto', 'local', 'docker' o 'external'."
             )
         if not 1 <= brokers <= MAX_BROKERS:
             raise KafkaLabError(

@@ -134,9 +134,11 @@ class Mongo:
         """Start (or attach to) a MongoDB server and return once it answers ``ping``.
 
         Args:
-            backend: ``"local"`` (a server on this machine), ``"external"`` (the one named
-                by ``$MONGODB_URI``; nothing is started, and ``close()`` deletes nothing) or
-                ``"auto"``: external when that variable is set, else local.
+            backend: ``"local"`` (a server on this machine), ``"docker"`` (a container of
+                ``$KAFKALAB_MONGO_IMAGE`` or ``mongo:7``), ``"external"`` (the one named by
+                ``$MONGODB_URI``; nothing is started, and ``close()`` deletes nothing) or
+                ``"auto"``: external when that variable is set, else ``$KAFKALAB_BACKEND``,
+                else local.
             server: for the local backend, ``"mongod"``, ``"ferretdb"`` or ``"auto"``
                 (``mongod`` when it is on ``PATH``, else FerretDB).
             timeout: seconds to wait for the server to answer.
@@ -147,17 +149,20 @@ class Mongo:
             MongoStartError: the server died or did not answer; the message has its log.
         """
         if backend == "auto":
-            backend = "external" if os.environ.get(EXTERNAL_MONGO_ENV, "").strip() else "local"
+            if os.environ.get(EXTERNAL_MONGO_ENV, "").strip():
+                backend = "external"
+            else:
+                backend = os.environ.get("KAFKALAB_BACKEND", "").strip() or "local"
         if backend == "external":
             return cls._attach(timeout=timeout)
         if backend == "docker":
-            raise MongoError(
-                "El backend «docker» para MongoDB aún no está disponible. Usa "
-                "backend='local' (mongod o FerretDB en este ordenador) o backend='external' "
-                f"con {EXTERNAL_MONGO_ENV}."
-            )
+            from ._docker import DockerMongo
+
+            return DockerMongo.start(timeout=timeout, progress=progress)
         if backend != "local":
-            raise MongoError(f"El backend «{backend}» no existe; usa 'auto', 'local' o 'external'.")
+            raise MongoError(
+                f"El backend «{backend}» no existe; usa 'auto', 'local', 'docker' o 'external'."
+            )
         kind, executable = choose_local_server(server, progress=progress)
         _sweep_orphaned_directories()
         last_error: MongoStartError | None = None

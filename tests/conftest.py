@@ -21,6 +21,13 @@ def cluster3():
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def docker_cluster3():
+    """A 3-broker cluster of the docker backend, shared like ``cluster3``."""
+    with Cluster.start(brokers=3, backend="docker", progress=False) as cluster:
+        yield cluster
+
+
 @pytest.fixture
 def topic():
     """A topic name no other test uses."""

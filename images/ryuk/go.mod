@@ -1,0 +1,3 @@
+module kafkalab/ryuk
+
+go 1.19

@@ -1,0 +1,435 @@
+"""A student's path through `make lab` in a real browser (Debian's chromium, headless).
+
+JupyterLab runs from the venv as `make lab` starts it (the same PATH, the venv's settings
+overrides that `make setup` installs), on 127.0.0.1 with a free port and a random token, in
+temporary HOME and Jupyter folders and on a temporary copy of course/. In the file browser a
+double click on 00-hola-kafka.md must open it as a notebook; Run > Run All Cells must run every
+cell without an error output and show what Kafka printed; after the first cell starts a cluster
+again, Kernel > Shut Down Kernel must leave no broker JVM behind.
+
+Needs the Debian packages chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from kafkalab.distribution import cache_root
+
+from .conftest import java_processes_mentioning
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE = REPO / "course"
+VENV_BIN = Path(sys.prefix) / "bin"
+NOTEBOOK = "00-hola-kafka.md"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+RUN_ALL_TIMEOUT = 180.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent PID, start time) of a live process, from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), int(fields[19])
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """Every live process below ``pid`` (children, their children...) as (PID, start time)."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))):
+            children.setdefault(stat[0], []).append((int(entry), stat[1]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def kill_processes(processes: list[tuple[int, int]]) -> None:
+    """SIGKILL each (PID, start time) that still runs: never a later process with a reused PID."""
+    for pid, started in processes:
+        if (stat := _stat(pid)) and stat[1] == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def brokers_under(folder: Path) -> list[int]:
+    """Broker JVMs (kafka.Kafka) whose command line mentions ``folder``."""
+    found = []
+    for pid in java_processes_mentioning(str(folder)):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"\0kafka.Kafka\0" in handle.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"después de {timeout:.0f} s sigue sin pasar: {what}")
+        time.sleep(interval)
+
+
+class Lab:
+    """A JupyterLab server started from the venv, like `make lab`."""
+
+    def __init__(self, base: Path):
+        self.root = base / "course"
+        shutil.copytree(COURSE, self.root)
+        self.tmp = base / "tmp"  # the kernel's TMPDIR: its clusters' folders live here
+        self.tmp.mkdir()
+        self.home = base / "home"
+        self.home.mkdir()
+        self.port = free_port()
+        self.token = secrets.token_hex(24)
+        self.url = f"http://127.0.0.1:{self.port}"
+        bin_dir = subprocess.run(
+            [str(VENV_BIN / "kafkalab"), "bin-dir"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        env = dict(os.environ)
+        for name in (
+            "JUPYTER_PATH",
+            "JUPYTERLAB_DIR",
+            "JUPYTERLAB_SETTINGS_DIR",
+            "JUPYTERLAB_WORKSPACES_DIR",
+            "KAFKALAB_BACKEND",
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "KAFKALAB_BOOTSTRAP_SERVER",
+        ):
+            env.pop(name, None)
+        env.update(
+            # PATH exactly as `make lab` builds it.
+            PATH=f"{bin_dir}:{VENV_BIN}:{os.environ.get('PATH', '')}",
+            HOME=str(self.home),
+            JUPYTER_CONFIG_DIR=str(base / "jupyter" / "config"),
+            JUPYTER_DATA_DIR=str(base / "jupyter" / "data"),
+            JUPYTER_RUNTIME_DIR=str(base / "jupyter" / "runtime"),
+            IPYTHONDIR=str(base / "ipython"),
+            TMPDIR=str(self.tmp),
+            KAFKALAB_CACHE_DIR=str(cache_root()),  # Kafka's jars, downloaded once by setup
+        )
+        self.log = base / "jupyterlab.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(VENV_BIN / "jupyter"),
+                    "lab",
+                    "--no-browser",
+                    "--ip=127.0.0.1",
+                    f"--port={self.port}",
+                    "--ServerApp.port_retries=0",
+                    f"--IdentityProvider.token={self.token}",
+                    f"--ServerApp.root_dir={self.root}",
+                    # window.jupyterapp, to read cell outputs from the notebook's model
+                    "--LabApp.expose_app_in_browser=True",
+                    *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
+                ],
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def api(self, path: str, method: str = "GET"):
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"JupyterLab terminó al arrancar:\n{self.log_tail()}")
+        try:
+            self.api("/api/status")
+        except OSError:
+            return False
+        return True
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        below = descendants(self.process.pid)  # kernels, their console consumers...
+        if self.process.poll() is None:
+            self.process.terminate()  # Jupyter shuts its kernels down, then exits
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        kill_processes(below)
+
+
+class Browser:
+    """Debian's chromium, headless, driven by Debian's chromedriver."""
+
+    def __init__(self, base: Path):
+        # Its own short TMPDIR: chromium's SingletonSocket path must fit in 108 bytes, which a
+        # folder under pytest's tmp_path does not.
+        self.tmp = Path(tempfile.mkdtemp(prefix="kafkalab-chromium-"))
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for argument in (
+            "--headless=new",
+            "--no-sandbox",  # as root
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1400,1000",
+            f"--user-data-dir={base / 'chromium'}",
+        ):
+            options.add_argument(argument)
+        log = base / "chromedriver.log"
+        service = Service(
+            executable_path=CHROMEDRIVER,
+            env={**os.environ, "HOME": str(base / "home"), "TMPDIR": str(self.tmp)},
+            log_output=str(log),
+        )
+        try:
+            self.driver = webdriver.Chrome(service=service, options=options)
+        except Exception:
+            print(f"chromedriver:\n{log.read_text(errors='replace')[-3000:]}")
+            if service.process is not None and service.process.poll() is None:
+                below = descendants(service.process.pid)
+                service.process.kill()
+                service.process.wait()
+                kill_processes(below)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        self.service = service.process
+        self.driver.set_script_timeout(20)
+
+    def quit(self) -> None:
+        below = descendants(self.service.pid)  # chromium and its helpers
+        try:
+            self.driver.quit()
+        finally:
+            if self.service.poll() is None:
+                self.service.kill()
+                self.service.wait()
+            kill_processes(below)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    server = Lab(tmp_path)
+    try:
+        wait_for(server.ready, 60, "JupyterLab responde en /api/status")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path, lab):
+    chromium = Browser(tmp_path)
+    try:
+        yield chromium.driver
+    finally:
+        chromium.quit()
+
+
+# Reads the open notebook through JupyterLab's own objects (window.jupyterapp).
+NOTEBOOK_STATE = """
+const panel = window.jupyterapp.shell.currentWidget;
+if (!panel || !panel.content || !panel.content.model) { return null; }
+const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+const cells = [];
+const model = panel.content.model;
+for (let i = 0; i < model.cells.length; i++) {
+  const cell = model.cells.get(i);
+  if (cell.type !== 'code') { continue; }
+  cells.push({
+    count: cell.executionCount,
+    tags: cell.getMetadata('tags') || [],
+    outputs: cell.outputs.toJSON(),
+  });
+}
+return {
+  kernel: kernel ? kernel.status : null,
+  factory: window.jupyterapp.docRegistry.defaultWidgetFactory(arguments[0]).name,
+  cells: cells,
+};
+"""
+
+
+def notebook_state(driver) -> dict | None:
+    return driver.execute_script(NOTEBOOK_STATE, NOTEBOOK)
+
+
+def prompts(driver) -> list[str]:
+    """The prompt of every code cell as the page shows it: '[3]:', '[*]:', '[ ]:'."""
+    return [
+        element.get_attribute("textContent").strip()
+        for element in driver.find_elements(
+            By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell .jp-InputPrompt"
+        )
+    ]
+
+
+def use_menu(driver, menu: str, label: str) -> None:
+    """Open a menu of the menu bar and click the entry a person reads there."""
+    bar = driver.find_elements(By.CSS_SELECTOR, "#jp-menu-panel .lm-MenuBar-item")
+    [item] = [entry for entry in bar if entry.text.strip() == menu]
+    item.click()
+
+    def entry():
+        shown = driver.find_elements(By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item .lm-Menu-itemLabel")
+        return [each for each in shown if each.text.strip() == label]
+
+    wait_for(entry, 10, f"la entrada «{label}» del menú {menu}")[0].click()
+
+
+def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path):
+    began = time.monotonic()
+    code_cells = (lab.root / NOTEBOOK).read_text().count("```{code-cell}")
+    settings = lab.api("/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
+    viewers = settings["schema"]["properties"]["defaultViewers"]["default"]
+    assert viewers.get("markdown") == "Jupytext Notebook", (
+        f"{viewers}: faltan los ajustes de `make setup` (overrides.d/kafkalab-curso.json)"
+    )
+
+    try:
+        # The student's way in: JupyterLab's file browser, a double click on the notebook.
+        browser.get(f"{lab.url}/lab?token={lab.token}")
+
+        def listed_file():
+            names = browser.find_elements(By.CSS_SELECTOR, ".jp-DirListing-itemText")
+            return [name for name in names if name.text.strip() == NOTEBOOK]
+
+        [name] = wait_for(listed_file, 60, f"{NOTEBOOK} en el explorador de archivos")
+        ActionChains(browser).double_click(name).perform()
+        wait_for(
+            lambda: (
+                len(browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell"))
+                == code_cells
+            ),
+            90,
+            f"{NOTEBOOK} abierto como cuaderno con sus {code_cells} celdas de código",
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-MarkdownCell")
+        assert not browser.find_elements(By.CSS_SELECTOR, ".jp-FileEditor"), "se abrió como texto"
+        state = wait_for(
+            lambda: (s := notebook_state(browser)) and s["kernel"] == "idle" and s,
+            60,
+            "el kernel del cuaderno arrancado y libre",
+        )
+        assert state["factory"] == "Jupytext Notebook"
+        assert all(cell["count"] is None for cell in state["cells"])
+
+        use_menu(browser, "Run", "Run All Cells")
+
+        def finished():
+            state = notebook_state(browser)
+            shown = prompts(browser)
+            finished.brokers.update(brokers_under(lab.tmp))
+            if not state or state["kernel"] != "idle" or any("*" in mark for mark in shown):
+                return None
+            # idle with nothing queued, once something ran (Run All queues every cell at once)
+            return state if any(cell["count"] for cell in state["cells"]) else None
+
+        finished.brokers = set()
+        state = wait_for(finished, RUN_ALL_TIMEOUT, "Run All Cells terminado, kernel libre")
+
+        errors = [
+            f"celda de código {number}: {output.get('ename')}: {output.get('evalue')}"
+            for number, cell in enumerate(state["cells"], 1)
+            for output in cell["outputs"]
+            if output["output_type"] == "error"
+        ]
+        assert errors == []
+        counts = [cell["count"] for cell in state["cells"]]
+        assert counts == list(range(1, code_cells + 1)), f"celdas sin ejecutar: {counts}"
+        assert prompts(browser) == [f"[{count}]:" for count in counts]
+        assert finished.brokers, "ningún broker (kafka.Kafka) arrancó bajo el TMPDIR del kernel"
+
+        page = browser.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel").get_attribute(
+            "textContent"
+        )
+        for expected in (
+            "Created topic saludos.",  # %kafka kafka-topics.sh --create
+            "PartitionCount: 1",  # %kafka kafka-topics.sh --describe
+            "Hola, Kafka",  # the console consumer, from the beginning
+            "Un cuarto mensaje, enviado desde la shell",  # !... | kafka-console-producer.sh
+            "Processed a total of 4 messages",
+            "Sí, al momento",  # the live consumer's panel
+        ):
+            assert expected in page, f"no aparece {expected!r} en la página"
+        # `!kafka-topics.sh --list`: the kernel's shell finds Kafka's command line tools.
+        [listed] = [cell for cell in state["cells"] if "listar-topics" in cell["tags"]]
+        assert "saludos" in json.dumps(listed["outputs"])
+
+        # The last cell closed the cluster. Start it again from the first cell, then shut the
+        # kernel down from the Kernel menu without closing it: its brokers must go too.
+        assert wait_for(lambda: not brokers_under(lab.tmp), 30, "el clúster cerrado")
+        first = browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell")[0]
+        first.find_element(By.CSS_SELECTOR, ".jp-InputPrompt").click()
+        use_menu(browser, "Run", "Run Selected Cell")
+        wait_for(
+            lambda: (
+                re.fullmatch(r"\[\d+\]:", prompts(browser)[0])
+                and prompts(browser)[0] != "[1]:"
+                and notebook_state(browser)["kernel"] == "idle"
+            ),
+            60,
+            "la primera celda ejecutada otra vez",
+        )
+        assert len(brokers_under(lab.tmp)) == 1, "el clúster de un broker, otra vez en marcha"
+
+        use_menu(browser, "Kernel", "Shut Down Kernel")
+        wait_for(lambda: lab.api("/api/kernels") == [], 30, "el kernel apagado")
+        wait_for(lambda: not brokers_under(lab.tmp), 30, "ningún broker tras apagar el kernel")
+    except BaseException:
+        browser.save_screenshot(str(tmp_path / "failure.png"))
+        print(f"captura: {tmp_path / 'failure.png'}\nJupyterLab:\n{lab.log_tail()}")
+        raise
+    print(f"test_browser: {time.monotonic() - began:.0f} s")
