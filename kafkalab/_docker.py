@@ -2,6 +2,11 @@
 
 ``Cluster.start(brokers, backend="docker")`` and ``Mongo.start(backend="docker")`` land here.
 Nothing runs on this machine but the containers: no Java and no Kafka jars are needed.
+When this machine has them anyway (Java 17+ and the jars kafkalab already downloaded), the
+cluster's ``distribution`` is that local Kafka, so that a notebook's ``!kafka-topics.sh`` and
+``kafkalab.watch_consumers`` run the CLI here against the published ports, as with the
+local backend; otherwise ``distribution`` is None and only ``run()`` (inside a container) is
+there.
 
 Each broker is a container of the ``apache/kafka`` image (``$KAFKALAB_KAFKA_IMAGE`` or
 ``apache/kafka:<version>``) on one Docker network, started with the image's own launch
@@ -267,6 +272,40 @@ class DockerBroker:
     def log_tail(self, lines: int = 30) -> str:
         return _container_log_tail(self.container, lines)
 
+    def exit_code(self) -> int | None:
+        """The container's exit code if it has ended (crashed or killed), else None."""
+        if self.container is None:
+            return None
+        try:
+            wrapped = self.container.get_wrapped_container()
+            wrapped.reload()
+        except Exception:  # removed (cluster closed) or Docker gone: nothing to report
+            return None
+        if wrapped.status in ("exited", "dead"):
+            return int(wrapped.attrs["State"]["ExitCode"])
+        return None
+
+
+def _host_distribution(version: str):
+    """This machine's Kafka CLI for ``version`` when Java 17+ and its jars are already here
+    (never downloads: the docker backend must work without them), else None."""
+    from .distribution import LOCK_DIR, Lock, cache_root, ensure_kafka
+    from .java import find_java
+
+    try:
+        find_java()
+        if not os.environ.get("KAFKA_HOME"):
+            lock_path = LOCK_DIR / f"kafka-{version}.json"
+            if not lock_path.exists():
+                return None
+            lock = Lock.load(lock_path)
+            libs = cache_root() / f"kafka-{lock.kafka_version}" / "libs"
+            if not all((libs / jar.file_name).exists() for jar in lock.jars):
+                return None
+        return ensure_kafka(version, progress=False)
+    except (KafkaLabError, OSError, ValueError):
+        return None
+
 
 class DockerCluster:
     """A real Apache Kafka cluster in KRaft mode, one Docker container per node.
@@ -290,7 +329,8 @@ class DockerCluster:
         self.image = image
         self.kafka_version = version
         self.cluster_id = cluster_id
-        self.distribution = None  # no Kafka on this machine: it is in the image
+        # The host's Kafka CLI for `!kafka-topics.sh` and live consumers, when there is one.
+        self.distribution = None
         self._client = client
         self._network = network
         self._brokers: dict[int, DockerBroker] = {}
@@ -362,6 +402,10 @@ class DockerCluster:
         except BaseException:
             cluster.close()
             raise
+        cluster.distribution = _host_distribution(version)
+        if cluster.distribution is not None:
+            # As the local backend: `!kafka-topics.sh` in a notebook finds the tools here.
+            os.environ.update(cluster.distribution.tool_environment())
         os.environ["KAFKALAB_BOOTSTRAP_SERVER"] = cluster.bootstrap_servers
         return cluster
 

@@ -55,13 +55,28 @@ def _admin(servers: list[str]):
 def _reachable_servers(cluster: Cluster) -> list[str]:
     if cluster.backend == "external":
         return cluster.bootstrap_servers.split(",")
-    return [
-        broker.address
-        for broker in cluster.brokers
-        if broker.state == "running"
-        and broker.process is not None
-        and broker.process.poll() is None
-    ]
+    return [broker.address for broker in cluster.brokers if _alive(broker)]
+
+
+def _crash_code(broker) -> int | None:
+    """Exit code of a broker's JVM (local) or container (docker) that has ended, else None."""
+    if _is_docker_broker(broker):
+        return broker.exit_code()
+    if broker.process is not None:
+        return broker.process.poll()
+    return None
+
+
+def _is_docker_broker(broker) -> bool:
+    return hasattr(broker, "container")  # a DockerBroker: no process of ours
+
+
+def _alive(broker) -> bool:
+    if broker.state != "running":
+        return False
+    if _is_docker_broker(broker):
+        return broker.exit_code() is None
+    return broker.process is not None and broker.process.poll() is None
 
 
 def _e(value: object) -> str:
@@ -254,12 +269,17 @@ def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPictur
             node_id=b.node_id,
             address=b.address,
             state=_broker_state(b),
-            running=b.state == "running" and b.process is not None and b.process.poll() is None,
+            running=_alive(b),
             controller=b.controller,
         )
         for b in cluster.brokers
     ]
-    picture = ClusterPicture(cluster.distribution.version, brokers, [])
+    version = (
+        cluster.distribution.version
+        if cluster.distribution is not None
+        else getattr(cluster, "kafka_version", "?")
+    )
+    picture = ClusterPicture(version, brokers, [])
     servers = _reachable_servers(cluster)
     if not servers:
         picture.problems.append(
@@ -329,12 +349,10 @@ def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPictur
 
 
 def _broker_state(broker) -> str:
-    if (
-        broker.state in ("running", "starting")
-        and broker.process is not None
-        and broker.process.poll() is not None
-    ):
-        return f"caído (código {broker.process.returncode})"
+    if broker.state in ("running", "starting"):
+        code = _crash_code(broker)
+        if code is not None:
+            return f"caído (código {code})"
     return _STATE_ES.get(broker.state, broker.state)
 
 

@@ -167,6 +167,15 @@ class ConsoleConsumers:
         if _cluster_closed(self.cluster):
             raise KafkaLabError("El clúster ya está cerrado: arranca otro con start_cluster().")
         distribution = self.cluster.distribution
+        if distribution is None:
+            # The docker backend on a machine without Java 17+ or Kafka's jars.
+            raise KafkaLabError(
+                "Los consumidores en vivo ejecutan kafka-console-consumer.sh en este ordenador, "
+                "y aquí no hay Java 17 o posterior con Kafka instalado. Instala Java y ejecuta "
+                "«kafkalab install» (o usa backend='local'); mientras tanto, lee los mensajes "
+                "con cluster.run('kafka-console-consumer.sh --topic T --from-beginning "
+                "--max-messages N')."
+            )
         environment = distribution.tool_environment()
         for index in range(self.count):
             tool, *arguments = self.command(index)

@@ -294,3 +294,107 @@ def test_an_image_that_cannot_be_had_is_explained(engine):
     assert "La imagen «kafkalab/no-existe:0» no está en este Docker" in message
     assert "images/build.sh" in message
     assert not engine.containers.list(all=True, filters={"ancestor": "kafkalab/no-existe:0"})
+
+
+# --- notebooks and grading on the docker backend ---------------------------------------------
+
+
+@pytest.fixture
+def docker_backend_for_kernels():
+    """KAFKALAB_BACKEND=docker in the environment that kernels started now inherit."""
+    saved = os.environ.get("KAFKALAB_BACKEND")
+    os.environ["KAFKALAB_BACKEND"] = "docker"
+    yield
+    if saved is None:
+        os.environ.pop("KAFKALAB_BACKEND", None)
+    else:
+        os.environ["KAFKALAB_BACKEND"] = saved
+
+
+def containers_on(engine, text: str) -> list[str]:
+    """kafkalab containers (any state) publishing a port of the cluster reprs in ``text``.
+
+    Other sessions may run docker clusters meanwhile, so only these ports say what is ours.
+    """
+    ports = {
+        port
+        for servers in re.findall(r"<Cluster docker .*?bootstrap=(\S+)", text)
+        for port in re.findall(r":(\d+)", servers)
+    }
+    assert ports, "no docker cluster repr in the output"
+    found = []
+    for container in engine.containers.list(all=True, filters={"label": LABEL}):
+        bindings = container.attrs["HostConfig"].get("PortBindings") or {}
+        published = {b.get("HostPort") for spec in bindings.values() for b in spec or []}
+        if published & ports:
+            found.append(container.name)
+    return found
+
+
+def test_notebook_00_runs_on_docker_brokers(engine, docker_backend_for_kernels):
+    from .notebooks import COURSE, cell_output, execute_notebook
+    from .test_course_a import describe_rows, panes, plain_output
+
+    hola = execute_notebook(COURSE / "00-hola-kafka.md")
+    started = [
+        "".join(o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+        for cell in hola.cells
+        if "start_cluster" in cell.source
+    ]
+    assert any("<Cluster docker Kafka" in text for text in started), started
+
+    assert "Created topic saludos." in cell_output(hola, "crear-topic")
+    assert "saludos" in cell_output(hola, "listar-topics").split()
+    description = cell_output(hola, "describir-topic")
+    assert "PartitionCount: 1" in description and "ReplicationFactor: 1" in description
+    assert describe_rows(description) == {0: {"Leader": [1], "Replicas": [1], "Isr": [1]}}
+    output = cell_output(hola, "consumir-desde-el-principio")
+    expected = [
+        "Hola, Kafka",
+        "Este es el segundo mensaje",
+        "Y este, el tercero",
+        "Un cuarto mensaje, enviado desde la shell",
+    ]
+    assert [line for line in output.splitlines() if line in expected] == expected
+    assert "Processed a total of 4 messages" in output
+    assert "Processed a total of 0 messages" in cell_output(hola, "consumir-sin-from-beginning")
+    (records,) = panes(plain_output(hola, "consumidor-en-vivo"))
+    assert [record["value"] for record in records] == [*expected, "¿Me lees?", "Sí, al momento"]
+    # The notebook's last cell closed its cluster, and the kernel has ended.
+    assert wait_for(lambda: not containers_on(engine, "".join(started)), timeout=30)
+
+
+def test_activity1_is_graded_exactly_with_docker_clusters(
+    engine, docker_backend_for_kernels, tmp_path
+):
+    import shutil
+
+    from autograder.grading import grade_class, prepare_course
+    from autograder.notebooks import COURSE_ROOT
+    from tests.fixtures.submissions import ACTIVITY1, SUBMISSIONS, write_submission
+
+    root = tmp_path / "curso"
+    root.mkdir()
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
+    shutil.copytree(
+        COURSE_ROOT / "source", root / "source", ignore=shutil.ignore_patterns("*.ipynb")
+    )
+    prepare_course(root)
+    students = ["correcto", "sin-nombre"]
+    for student in students:
+        write_submission(root, ACTIVITY1, student, SUBMISSIONS[ACTIVITY1][student][0])
+    results = grade_class(
+        ACTIVITY1, course_root=root, mode="fresh", students=students, progress=lambda _: None
+    )
+    for result in results:
+        assert result.ok, f"{result.student}: {result.error}"
+    assert {r.student: r.score for r in results} == pytest.approx(
+        {student: SUBMISSIONS[ACTIVITY1][student][1] for student in students}
+    )
+    graded = ""
+    for student in students:
+        text = (root / "autograded" / student / ACTIVITY1 / f"{ACTIVITY1}.ipynb").read_text()
+        assert "<Cluster docker Kafka" in text, student  # each kernel started its own
+        graded += text
+    # Every kernel ended, and Ryuk or the notebook removed its containers.
+    assert wait_for(lambda: not containers_on(engine, graded), timeout=30)
