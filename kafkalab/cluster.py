@@ -198,6 +198,7 @@ class Cluster:
         self._jvm_argfile: Path | None = None
         self._external_servers = ""
         self._external_broker_ids: list[int] = []
+        self._created_topics: set[str] = set()
         self._finalizer = weakref.finalize(self, _shutdown, brokers, root)
 
     # --- starting -----------------------------------------------------------------
@@ -550,6 +551,8 @@ class Cluster:
                 CommandResult(args, -1, _text(expired.stdout), _text(expired.stderr)),
             ) from None
         result = CommandResult(args, completed.returncode, completed.stdout, completed.stderr)
+        if self.backend == "external" and completed.returncode == 0:
+            self._remember_created_topic(tool, args)
         if check and completed.returncode != 0:
             explanation = explain_kafka_output(result.output)
             # Java stack frames say nothing to a learner; Kafka's own sentence stays.
@@ -613,11 +616,46 @@ class Cluster:
 
     # --- ending -------------------------------------------------------------------
 
+    def _remember_created_topic(self, tool: str, args: list[str]) -> None:
+        """On a shared cluster, note the topics this session creates, to delete them later."""
+        if tool != "kafka-topics.sh" or "--create" not in args:
+            return
+        for index, arg in enumerate(args):
+            if arg == "--topic" and index + 1 < len(args):
+                self._created_topics.add(args[index + 1])
+            elif arg.startswith("--topic="):
+                self._created_topics.add(arg.split("=", 1)[1])
+
+    def _delete_created_topics(self) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=self._external_servers.split(","),
+                client_id="kafkalab-cleanup",
+                request_timeout_ms=5000,
+            )
+        except KafkaError:
+            return
+        try:
+            admin.delete_topics(sorted(self._created_topics), raise_errors=False)
+        except (KafkaError, OSError):
+            pass
+        finally:
+            admin.close()
+
     def close(self) -> None:
-        """Stop every broker and delete all data. Safe to call twice."""
+        """Stop every broker and delete all data. Safe to call twice.
+
+        On an external cluster nothing is stopped; only the topics this object created
+        with ``run("kafka-topics.sh --create ...")`` are deleted.
+        """
         if self._closed:
             return
         self._closed = True
+        if self.backend == "external" and self._created_topics:
+            self._delete_created_topics()
         self._finalizer()
         if os.environ.get("KAFKALAB_BOOTSTRAP_SERVER") == self.bootstrap_servers:
             del os.environ["KAFKALAB_BOOTSTRAP_SERVER"]

@@ -132,10 +132,15 @@ def test_external_backend_attaches_and_leaves_the_cluster_alone(cluster3, monkey
     assert attached.backend == "external"
     assert attached.bootstrap_servers == cluster3.bootstrap_servers
     assert "externo" in repr(attached)
+    cluster3.run(f"kafka-topics.sh --create --topic {topic}-ajeno")
     attached.run(f"kafka-topics.sh --create --topic {topic}")
     with pytest.raises(Exception, match="externo"):
         attached.stop_broker(1)
     attached.close()
-    # Closing an attached cluster stops nothing and deletes nothing.
-    assert topic in cluster3.run("kafka-topics.sh --list").stdout
+    # Closing an attached cluster stops nothing and deletes only what it created.
+    deadline = time.monotonic() + 15
+    while topic in (listed := cluster3.run("kafka-topics.sh --list").stdout.split()):
+        assert time.monotonic() < deadline, f"{topic} was not deleted"
+        time.sleep(0.2)
+    assert f"{topic}-ajeno" in listed
     assert all(b.state == "running" for b in cluster3.brokers)
