@@ -52,6 +52,23 @@ def _admin(servers: list[str]):
     )
 
 
+def _connect(cluster: Cluster, problems: list[str]):
+    """An admin client on the running brokers, or None with the reason added to problems."""
+    from kafka.errors import KafkaError
+
+    servers = _reachable_servers(cluster)
+    if not servers:
+        problems.append(
+            "No hay ningún broker en marcha: arranca alguno con cluster.start_broker(ID)."
+        )
+        return None
+    try:
+        return _admin(servers)
+    except (KafkaError, OSError) as error:
+        problems.append(f"No se pudo conectar con el clúster: {error}")
+        return None
+
+
 def _reachable_servers(cluster: Cluster) -> list[str]:
     if cluster.backend == "external":
         return cluster.bootstrap_servers.split(",")
@@ -280,16 +297,8 @@ def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPictur
         else getattr(cluster, "kafka_version", "?")
     )
     picture = ClusterPicture(version, brokers, [])
-    servers = _reachable_servers(cluster)
-    if not servers:
-        picture.problems.append(
-            "No hay ningún broker en marcha: arranca alguno con cluster.start_broker(ID)."
-        )
-        return picture
-    try:
-        admin = _admin(servers)
-    except (KafkaError, OSError) as error:
-        picture.problems.append(f"No se pudo conectar con el clúster: {error}")
+    admin = _connect(cluster, picture.problems)
+    if admin is None:
         return picture
     try:
         if cluster.backend == "external":
@@ -534,16 +543,8 @@ def picture_group(cluster: Cluster, group: str, topic: str | None = None) -> Gro
     from kafka.structs import TopicPartition
 
     picture = GroupPicture(group, "", [], [])
-    servers = _reachable_servers(cluster)
-    if not servers:
-        picture.problems.append(
-            "No hay ningún broker en marcha: arranca alguno con cluster.start_broker(ID)."
-        )
-        return picture
-    try:
-        admin = _admin(servers)
-    except (KafkaError, OSError) as error:
-        picture.problems.append(f"No se pudo conectar con el clúster: {error}")
+    admin = _connect(cluster, picture.problems)
+    if admin is None:
         return picture
     try:
         try:
