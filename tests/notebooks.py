@@ -8,6 +8,7 @@ Cells are found by a tag given in the Markdown source (```{code-cell} ipython3 /
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from nbclient import NotebookClient
 
 COURSE = Path(__file__).resolve().parents[1] / "course"
 
-__all__ = ["COURSE", "cell_output", "execute_notebook", "last_run_seconds"]
+__all__ = ["COURSE", "cell_output", "describe_rows", "execute_notebook", "last_run_seconds"]
 
 _timings: dict[str, float] = {}
 
@@ -57,3 +58,17 @@ def cell_output(notebook: nbformat.NotebookNode, tag: str) -> str:
     if not cells:
         raise KeyError(f"no cell tagged {tag!r}")
     return "".join(_text(o) for c in cells for o in c.get("outputs", []))
+
+
+def describe_rows(text: str) -> dict[int, dict[str, list[int]]]:
+    """Partition lines of `kafka-topics.sh --describe`: {partition: {Leader, Replicas, Isr}}."""
+    rows = {}
+    for line in text.splitlines():
+        if "Partition:" not in line or "Leader:" not in line:
+            continue
+        fields = dict(re.findall(r"(\w+): ?([^\t]*)", line.strip()))
+        rows[int(fields["Partition"])] = {
+            name: [int(n) for n in fields[name].split(",") if n.strip()]
+            for name in ("Leader", "Replicas", "Isr")
+        }
+    return rows

@@ -15,7 +15,7 @@ from collections import defaultdict
 import pytest
 from kafka.partitioner.default import murmur2
 
-from .notebooks import COURSE, cell_output, execute_notebook
+from .notebooks import COURSE, cell_output, describe_rows, execute_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -33,20 +33,6 @@ def plain_output(notebook, tag: str) -> str:
             elif "data" in output:
                 texts.append(output["data"].get("text/plain", "") + "\n")
     return "".join(texts)
-
-
-def describe_rows(text: str) -> dict[int, dict[str, list[int]]]:
-    """Partition lines of `kafka-topics.sh --describe`: {partition: {Leader, Replicas, Isr}}."""
-    rows = {}
-    for line in text.splitlines():
-        if "Partition:" not in line or "Leader:" not in line:
-            continue
-        fields = dict(re.findall(r"(\w+): ?([^\t]*)", line.strip()))
-        rows[int(fields["Partition"])] = {
-            name: [int(n) for n in fields[name].split(",") if n.strip()]
-            for name in ("Leader", "Replicas", "Isr")
-        }
-    return rows
 
 
 def topic_id(text: str) -> str:

@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from .notebooks import COURSE, cell_output, execute_notebook
+from .notebooks import COURSE, cell_output, describe_rows, execute_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -54,19 +54,6 @@ def group_rows(text: str, group: str) -> dict[int, tuple[str, str, str]]:
 
 def quorum_field(text: str, name: str) -> int:
     return int(re.search(rf"^{name}:\s+(-?\d+)", text, flags=re.MULTILINE).group(1))
-
-
-def describe_rows(text: str) -> dict[int, dict[str, list[int]]]:
-    rows = {}
-    for line in text.splitlines():
-        if "Partition:" not in line or "Leader:" not in line:
-            continue
-        fields = dict(re.findall(r"(\w+): ?([^\t]*)", line.strip()))
-        rows[int(fields["Partition"])] = {
-            name: [int(n) for n in fields[name].split(",") if n.strip()]
-            for name in ("Leader", "Replicas", "Isr")
-        }
-    return rows
 
 
 def java_string_hash(text: str) -> int:
