@@ -17,13 +17,12 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", 
 c.ClearSolutions.code_stub = {"python": "# ESCRIBE AQUÍ TU CÓDIGO\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 
-# A cell that runs longer is interrupted and the notebook goes on (an infinite loop costs
-# this much, not the whole grading run). The grading driver sets it per activity.
-c.Execute.timeout = 120
+# Grading that a submission cannot fool (autograder/trusted.py): the grader starts the Kafka
+# cluster and MongoDB, runs the kernel in a sandbox (bubblewrap) and decides every test cell
+# in its own process. A cell that runs longer than the activity's limit is interrupted.
 c.Execute.startup_timeout = 60
-# A submission whose kernel dies is still graded, on the cells that ran.
 c.Autograde.autograde_preprocessors = [
-    "autograder.execute.KernelSafeExecute",
+    "autograder.trusted.TrustedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -31,8 +30,16 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# A test cell deleted from a submission is put back (and scores what its check finds).
+c.OverwriteCells.add_missing_cells = True
 
-# Feedback in Spanish: our translated "feedback" template shadows nbgrader's.
+# Feedback in Spanish: our translated "feedback" template shadows nbgrader's; each check is
+# named by its title.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "autograder.feedback.CheckTitles",
+]
 c.HTMLExporter.extra_template_basedirs = [
     os.path.join(os.path.dirname(autograder.__file__), "templates"),
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),

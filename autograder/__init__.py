@@ -1,10 +1,12 @@
 """Checks of the graded activities against the live Kafka cluster and MongoDB.
 
-Test cells of the nbgrader assignments call these; ``comprobar("actividad1", ...)`` runs an
-activity's visible checks for a student. The grading driver is ``python -m autograder``.
+Test cells of the nbgrader assignments call ``verificar(activity, grade_id, ...)``;
+``comprobar(activity, ...)`` runs all of an activity's checks for a student. When grading,
+the grader runs the same checks in its own process (``autograder.trusted``). The grading
+driver is ``python -m autograder``.
 """
 
-from .activities import PERSON_FIELDS, comprobar, topic_name
+from .activities import PERSON_FIELDS, comprobar, topic_name, verificar
 from .checks import (
     check_group_offsets,
     check_json_messages,
@@ -28,4 +30,5 @@ __all__ = [
     "consumer_group_lag",
     "read_messages",
     "topic_name",
+    "verificar",
 ]

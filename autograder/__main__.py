@@ -1,7 +1,7 @@
 """Command line of the grader.
 
 python -m autograder prepare                  # sources -> nbgrader release versions
-python -m autograder grade ACTIVITY [--warm]  # autograde every submission + feedback
+python -m autograder grade ACTIVITY [--fresh]  # autograde every submission + feedback
 """
 
 from __future__ import annotations
@@ -21,7 +21,27 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("prepare", help="convierte las fuentes y genera las versiones de alumno")
     grade = commands.add_parser("grade", help="califica todas las entregas de una actividad")
     grade.add_argument("activity", choices=sorted(CELL_TIMEOUTS))
-    grade.add_argument("--warm", action="store_true", help="un clúster para todas las entregas")
+    grade.add_argument(
+        "--fresh",
+        action="store_true",
+        help="servidores nuevos para cada entrega (por defecto se reutilizan, vaciados)",
+    )
+    grade.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)  # the default
+    grade.add_argument(
+        "--sin-aislamiento",
+        dest="sandbox",
+        action="store_const",
+        const="off",
+        default="auto",
+        help="no aislar las entregas con bubblewrap (solo si confías en su código)",
+    )
+    grade.add_argument(
+        "--exigir-aislamiento",
+        dest="sandbox",
+        action="store_const",
+        const="required",
+        help="no calificar si no se puede aislar cada entrega",
+    )
     grade.add_argument("--student", action="append", help="solo estos estudiantes")
     grade.add_argument("--timeout", type=int, help="segundos máximos por celda")
     grade.add_argument("--no-feedback", action="store_true")
@@ -35,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     results = grade_class(
         args.activity,
         course_root=course,
-        mode="warm" if args.warm else "fresh",
+        mode="fresh" if args.fresh else "warm",
         students=args.student,
         timeout=args.timeout,
         feedback=not args.no_feedback,
+        sandbox=args.sandbox,
     )
     print()
     print(summary_table(args.activity, results))

@@ -4,15 +4,18 @@ Every check asks the real servers, never variables of the notebook, and fails wi
 ``AssertionError`` whose Spanish message says what was expected and what was found. Every
 client call has a short timeout, so a check never hangs a grading run.
 
-The cluster is the one the notebook started (``KAFKALAB_BOOTSTRAP_SERVER``, set by
-``kafkalab.Cluster``) or ``KAFKA_BOOTSTRAP_SERVERS``.
+The cluster is the grader's when it grades (:func:`on_cluster`), else the one the notebook
+started (``KAFKALAB_BOOTSTRAP_SERVER``, set by ``kafkalab.Cluster``) or
+``KAFKA_BOOTSTRAP_SERVERS``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,11 +30,16 @@ __all__ = [
     "check_json_messages",
     "check_mongo_collection",
     "consumer_group_lag",
+    "mongo_documents",
+    "on_cluster",
     "read_messages",
     "topic_partitions",
 ]
 
 TIMEOUT_MS = 5000
+# Set by the grader for the checks it runs in its own process: the environment is then
+# never consulted.
+_SERVERS: contextvars.ContextVar[str | None] = contextvars.ContextVar("servers", default=None)
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,21 @@ class Message:
     value: str
 
 
+@contextlib.contextmanager
+def on_cluster(servers: str) -> Iterator[None]:
+    """Checks inside this block read the cluster at ``servers``, whatever the environment."""
+    token = _SERVERS.set(servers)
+    try:
+        yield
+    finally:
+        _SERVERS.reset(token)
+
+
 def bootstrap_servers() -> str:
-    servers = os.environ.get("KAFKALAB_BOOTSTRAP_SERVER") or os.environ.get(
-        "KAFKA_BOOTSTRAP_SERVERS"
+    servers = (
+        _SERVERS.get()
+        or os.environ.get("KAFKALAB_BOOTSTRAP_SERVER")
+        or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     )
     if not servers:
         raise AssertionError(
@@ -136,8 +156,6 @@ def read_messages(topic: str, *, timeout_s: float = 15) -> list[Message]:
         ends = consumer.end_offsets(assigned)
         remaining = {tp for tp, end in ends.items() if end > 0}
         messages: list[Message] = []
-        import time
-
         deadline = time.monotonic() + timeout_s
         while remaining and time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=500)
@@ -321,6 +339,20 @@ def check_json_messages(
             )
         documents.append(document)
     return documents
+
+
+def mongo_documents(uri: str, database: str, collection: str) -> list[dict]:
+    """Every document of ``database.collection``, ``_id`` included."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    client = MongoClient(uri, serverSelectionTimeoutMS=TIMEOUT_MS, socketTimeoutMS=TIMEOUT_MS)
+    try:
+        return list(client[database][collection].find({}))
+    except PyMongoError as error:
+        raise AssertionError(f"No puedo leer MongoDB en {uri}: {error}") from None
+    finally:
+        client.close()
 
 
 def check_mongo_collection(

@@ -1,41 +1,28 @@
-"""Grade a whole class with nbgrader, with the Kafka and MongoDB lifecycle handled.
+"""Grade a whole class with nbgrader: ``python -m autograder grade``.
 
-Each submission is autograded from an empty cluster:
-
-* ``fresh``: the submission's first cell starts its own cluster and MongoDB, which die with
-  its kernel;
-* ``warm``: one cluster (3 brokers) and one MongoDB serve every submission; the notebook
-  attaches to them (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``) and the driver deletes
-  every topic, consumer group and database between submissions.
-
-A cell that runs too long is interrupted (``--timeout``) and grading goes on; processes a
-submission leaves behind (a console consumer started with ``subprocess.Popen``...) are
-killed before the next one. One submission never affects another's score.
+nbgrader's autograde does the work, through the course's ``nbgrader_config.py``: the grader
+owns each submission's Kafka cluster and MongoDB, runs the notebook sandboxed and decides the
+test cells in its own process (:mod:`autograder.trusted`). Here: the class loop, the mode
+(``warm``: servers from a pool, wiped between submissions; ``fresh``: new servers for each),
+and feedback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .activities import ACTIVITIES
 from .notebooks import COURSE_ROOT, convert_sources
+from .sandbox import NOT_ISOLATED, isolation_problem
 
-__all__ = ["GradeResult", "grade_class", "prepare_course", "wipe_cluster"]
+__all__ = ["GradeResult", "grade_class", "prepare_course"]
 
-# Seconds a single cell may run before nbgrader interrupts it.
-CELL_TIMEOUTS = {
-    "actividad1-hola-kafka": 30,
-    "actividad2-particiones-y-grupos": 45,
-    "actividad3-kafka-a-mongodb": 120,
-}
-NEEDS_MONGO = {"actividad3-kafka-a-mongodb"}
-_PR_SET_CHILD_SUBREAPER = 36
+# Seconds a single cell may run before it is interrupted.
+CELL_TIMEOUTS = {name: spec.cell_timeout for name, spec in ACTIVITIES.items()}
 
 
 @dataclass
@@ -48,7 +35,12 @@ class GradeResult:
     error: str = ""
 
 
-def _api(course_root: Path, timeout: int | None = None):
+def _api(
+    course_root: Path,
+    timeout: int | None = None,
+    reuse_servers: bool = True,
+    sandbox: str = "auto",
+):
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -59,7 +51,9 @@ def _api(course_root: Path, timeout: int | None = None):
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
     config.CourseDirectory.root = str(course_root)
     if timeout is not None:
-        config.Execute.timeout = timeout
+        config.TrustedExecute.cell_timeout = timeout
+    config.TrustedExecute.reuse_servers = reuse_servers
+    config.TrustedExecute.sandbox = sandbox
     return NbGraderAPI(config=config)
 
 
@@ -73,79 +67,15 @@ def prepare_course(course_root: Path = COURSE_ROOT, activities: list[str] | None
             raise RuntimeError(f"generate_assignment {activity}:\n{result.get('log', '')}")
 
 
-def wipe_cluster(bootstrap_servers: str, mongo_uri: str | None = None) -> None:
-    """Delete every non-internal topic and every consumer group; drop every user database."""
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    try:
-        groups = [g["group_id"] if isinstance(g, dict) else g[0] for g in admin.list_groups()]
-        if groups:
-            admin.delete_groups(groups)
-        topics = [t for t in admin.list_topics() if not t.startswith("__")]
-        if topics:
-            admin.delete_topics(topics, timeout_ms=10000)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and any(
-                not t.startswith("__") for t in admin.list_topics()
-            ):
-                time.sleep(0.1)
-    finally:
-        admin.close()
-    if mongo_uri:
-        from pymongo import MongoClient
-
-        client = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
-        try:
-            for name in client.list_database_names():
-                if name not in ("admin", "config", "local"):
-                    client.drop_database(name)
-        finally:
-            client.close()
-
-
-def _become_subreaper() -> None:
-    """Orphans of a graded kernel (its background processes) become our children."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def _kill_leftovers(keep: set[int]) -> int:
-    """Kill processes a submission left behind (direct children of ours but ``keep``)."""
-    killed = 0
-    for pid in _children(os.getpid()):
-        if pid in keep:
-            continue
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(
-                pid, signal.SIGKILL
-            )
-            killed += 1
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, 0)
-    return killed
-
-
 def grade_class(
     activity: str,
     *,
     course_root: Path = COURSE_ROOT,
-    mode: str = "fresh",
+    mode: str = "warm",
     students: list[str] | None = None,
     timeout: int | None = None,
     feedback: bool = True,
+    sandbox: str = "auto",
     progress=print,
 ) -> list[GradeResult]:
     """Autograde every submission of ``activity`` and return one result per student."""
@@ -154,61 +84,33 @@ def grade_class(
     submitted = course_root / "submitted"
     if students is None:
         students = sorted(p.name for p in submitted.glob("*") if (p / activity).is_dir())
-    api = _api(course_root, timeout or CELL_TIMEOUTS.get(activity, 60))
-    _become_subreaper()
-    saved = {k: os.environ.get(k) for k in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")}
-    cluster = mongo = None
+    api = _api(course_root, timeout, reuse_servers=mode == "warm", sandbox=sandbox)
+    problem = "sandbox desactivado" if sandbox == "off" else isolation_problem()
+    if problem is not None:
+        if sandbox == "required":
+            raise RuntimeError(NOT_ISOLATED.format(reason=problem))
+        progress(NOT_ISOLATED.format(reason=problem))
     results = []
-    try:
-        if mode == "warm":
-            from kafkalab import Cluster
-
-            cluster = Cluster.start(3, backend="local", progress=False)
-            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrap_servers
-            if activity in NEEDS_MONGO:
-                from kafkalab import Mongo
-
-                mongo = Mongo.start(backend="local")
-                os.environ["MONGODB_URI"] = mongo.uri
-            else:
-                os.environ.pop("MONGODB_URI", None)
-        else:
-            for name in saved:
-                os.environ.pop(name, None)
-        keep = set(_children(os.getpid()))
-        for student in students:
-            began = time.perf_counter()
-            if cluster is not None:
-                wipe_cluster(cluster.bootstrap_servers, mongo.uri if mongo else None)
-            outcome = api.autograde(activity, student, force=True, create=True)
-            _kill_leftovers(keep)
-            if feedback and outcome["success"]:
-                api.generate_feedback(activity, student, force=True)
-            seconds = time.perf_counter() - began
-            score, max_score = _score(api, activity, student)
-            result = GradeResult(
-                student,
-                score,
-                max_score,
-                seconds,
-                outcome["success"],
-                "" if outcome["success"] else _last_error(outcome),
-            )
-            results.append(result)
-            progress(
-                f"{student}: {score:g}/{max_score:g} en {seconds:.1f} s"
-                + ("" if result.ok else f" (error: {result.error})")
-            )
-    finally:
-        if cluster is not None:
-            cluster.close()
-        if mongo is not None:
-            mongo.close()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    for student in students:
+        began = time.perf_counter()
+        outcome = api.autograde(activity, student, force=True, create=True)
+        if feedback and outcome["success"]:
+            api.generate_feedback(activity, student, force=True)
+        seconds = time.perf_counter() - began
+        score, max_score = _score(api, activity, student)
+        result = GradeResult(
+            student,
+            score,
+            max_score,
+            seconds,
+            outcome["success"],
+            "" if outcome["success"] else _last_error(outcome),
+        )
+        results.append(result)
+        progress(
+            f"{student}: {score:g}/{max_score:g} en {seconds:.1f} s"
+            + ("" if result.ok else f" (error: {result.error})")
+        )
     return results
 
 

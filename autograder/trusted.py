@@ -1,0 +1,305 @@
+"""nbgrader's Execute step, made so that a submission cannot change its own grade.
+
+:class:`TrustedExecute` replaces nbgrader's ``Execute`` in the course's autograde pipeline
+(``nbgrader_config.py``), so ``nbgrader autograde``, the formgrader's button and ``python -m
+autograder grade`` all grade the same way:
+
+1. The grader owns the servers: it leases a Kafka cluster (and a MongoDB server) from
+   :mod:`autograder.servers` for the submission and hands their addresses to the kernel
+   (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, which kafkalab's external backend uses).
+2. The kernel runs in the submission's :class:`~autograder.sandbox.Workspace`: a private
+   copy of its folder, inside a bubblewrap sandbox when the machine has one.
+3. The student's cells run in that kernel. Test cells (nbgrader grade cells) never do: when
+   the notebook reaches one, the grader runs the activity's :class:`~autograder.activities.Step`
+   of that ``grade_id`` in its own process, against its own servers, and writes the cell's
+   output itself (✔ and what was found, or an error with the Spanish message). The only
+   values read from the kernel are the activity's answers (``NOMBRE``), as plain text.
+4. A cell that runs too long is interrupted; a kernel that ignores the interrupt or dies is
+   stopped, its remaining cells are marked as not run, and the remaining test cells are still
+   checked against the servers, so the grade is what is in Kafka and MongoDB.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Enum, Integer, default
+
+from . import checks
+from .activities import Activity, Context, activity, failure_lines
+from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
+from .servers import default_pool
+
+__all__ = ["TrustedExecute"]
+
+_MAX_ANSWER = 500  # characters
+
+
+def _error(ename: str, lines: list[str]) -> NotebookNode:
+    return NotebookNode(
+        output_type="error", ename=ename, evalue=lines[-1] if lines else "", traceback=lines
+    )
+
+
+def _not_run(text: str) -> NotebookNode:
+    return _error("KernelDetenido", [f"\x1b[0;31mKernelDetenido\x1b[0m: {text}"])
+
+
+class TrustedExecute(Execute):
+    """Execute a submission in its sandbox; decide every test cell in the grader's process."""
+
+    sandbox = Enum(
+        ["auto", "required", "off"],
+        "auto",
+        help="auto: sandbox when bwrap and socat work here, else warn; required: refuse to "
+        "grade without it; off: never.",
+    ).tag(config=True)
+    reuse_servers = Bool(
+        True,
+        help="Lend pooled servers, wiped between submissions (else new ones each time).",
+    ).tag(config=True)
+    cell_timeout = Integer(
+        None,
+        allow_none=True,
+        help="Seconds a cell may run; default the activity's own (autograder.activities).",
+    ).tag(config=True)
+    answer_timeout = Integer(5, help="Seconds to wait for the kernel to tell an answer.").tag(
+        config=True
+    )
+
+    _warned = False
+
+    @default("shutdown_kernel")
+    def _kill_at_the_end(self):
+        return "immediate"  # a submission's kernel has nothing to save
+
+    # -- the whole notebook -------------------------------------------------------------------
+
+    def preprocess(self, nb, resources=None, km=None):
+        name = resources["nbgrader"]["assignment"]
+        spec = activity(name)
+        if spec is None:
+            self.log.error("%s: no trusted checks are defined; its test cells score 0.", name)
+            for cell in nb.cells:
+                if cell.cell_type == "code" and utils.is_grade(cell):
+                    cell.outputs = [
+                        _error(
+                            "SinComprobacion",
+                            [f"La actividad «{name}» no tiene comprobaciones de confianza."],
+                        )
+                    ]
+            return nb, resources
+        isolated = self._isolated()
+        source = Path(resources.get("metadata", {}).get("path") or ".")
+        with default_pool().lease(spec.brokers, spec.mongo, reuse=self.reuse_servers) as servers:
+            environment = {"KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers}
+            if servers.mongo_uri:
+                environment["MONGODB_URI"] = servers.mongo_uri
+            workspace = Workspace(source, servers.ports, environment, isolated=isolated)
+            self._spec: Activity = spec
+            self._servers = servers
+            self._workspace = workspace
+            self._kernel_stopped = False
+            self._answers: dict[str, str | None] = {}
+            self._kernel_pid: int | None = None
+            try:
+                return super().preprocess(nb, resources)
+            finally:
+                if not isolated and self._kernel_pid:
+                    kill_session(self._kernel_pid)
+                workspace.close()
+
+    def _isolated(self) -> bool:
+        if self.sandbox == "off":
+            problem = "sandbox desactivado en la configuración"
+        else:
+            problem = isolation_problem()
+        if problem is None:
+            return True
+        if self.sandbox == "required":
+            raise RuntimeError(NOT_ISOLATED.format(reason=problem))
+        if not TrustedExecute._warned:
+            TrustedExecute._warned = True
+            self.log.warning(NOT_ISOLATED.format(reason=problem))
+        return False
+
+    # -- the kernel ---------------------------------------------------------------------------
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        workspace = self._workspace
+        km.connection_file = str(workspace.rundir / "kernel.json")
+        if workspace.isolated:
+            # Inside the sandbox there is only loopback of its own: talk over Unix sockets.
+            km.transport = "ipc"
+            km.ip = str(workspace.rundir / "kernel")
+            # bwrap does not pass signals on: interrupt through the control channel.
+            km.kernel_spec.interrupt_mode = "message"
+        original = km.format_kernel_cmd
+
+        def sandboxed(extra_arguments=None):
+            return workspace.command(original(extra_arguments))
+
+        km.format_kernel_cmd = sandboxed
+        return km
+
+    async def async_start_new_kernel(self, **kwargs):
+        kwargs["cwd"] = str(self._workspace.workdir)
+        # The kernel's own console output (start-up notes) is noise for the grader.
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.DEVNULL
+        kwargs["env"] = self._workspace.environment()
+        await super().async_start_new_kernel(**kwargs)
+        self._kernel_pid = getattr(self.km.provisioner, "pid", None)
+
+    # nbclient binds its synchronous entry points to its own coroutines: bind them to ours.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    def _get_timeout(self, cell):
+        return self.cell_timeout or self._spec.cell_timeout
+
+    # -- cells --------------------------------------------------------------------------------
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if cell.cell_type != "code":
+            return cell
+        if utils.is_grade(cell):
+            await self._check(cell)
+            return cell
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in self._spec.student_only:
+            text = "(Al corregir no se ejecuta: cuentan las celdas de comprobación de arriba.)\n"
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+            return cell
+        if self._kernel_stopped:
+            cell.outputs = [
+                _not_run("No se ha ejecutado: el kernel se detuvo en una celda anterior.")
+            ]
+            return cell
+        try:
+            await super().async_execute_cell(
+                cell, cell_index, execution_count=execution_count, store_history=store_history
+            )
+        except DeadKernelError:
+            self._kernel_stopped = True
+            cell.outputs.append(
+                _not_run(
+                    "El kernel se detuvo durante esta celda (¿os._exit(), falta de memoria?). "
+                    "Las celdas siguientes no se han ejecutado."
+                )
+            )
+            return cell
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            cell.outputs[-1] = _error(
+                "TiempoAgotado",
+                [
+                    f"\x1b[0;31mTiempoAgotado\x1b[0m: la celda seguía en marcha tras "
+                    f"{self._get_timeout(cell)} s y se ha interrumpido."
+                ],
+            )
+            if await self._ask_kernel({}) is None:
+                await self._stop_kernel()
+                cell.outputs.append(
+                    _not_run(
+                        "El kernel no respondía tras interrumpir la celda y se ha detenido. "
+                        "Las celdas siguientes no se han ejecutado."
+                    )
+                )
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)  # as start_new_kernel above
+
+    async def _stop_kernel(self) -> None:
+        self._kernel_stopped = True
+        try:
+            await ensure_async(self.km.shutdown_kernel(now=True))
+        except Exception as error:  # already gone
+            self.log.debug("stopping an unresponsive kernel: %s", error)
+
+    async def _ask_kernel(self, expressions: dict[str, str]) -> dict | None:
+        """Evaluate ``expressions`` in the kernel; None when it does not answer in time."""
+        if self._kernel_stopped or self.kc is None:
+            return None
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions=expressions)
+        deadline = time.monotonic() + self.answer_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = await ensure_async(self.kc.get_shell_msg(timeout=left))
+            except Exception:
+                return None
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return reply["content"].get("user_expressions", {})
+        return None
+
+    async def _read_answers(self) -> dict[str, str | None]:
+        """The activity's answers from the kernel, as text; anything else is refused."""
+        if not self._spec.answers:
+            return {}
+        found = await self._ask_kernel({v: v for v in self._spec.answers})
+        if found is None:  # the kernel is gone: keep what it said last
+            return self._answers
+        answers: dict[str, str | None] = {}
+        for variable, name in self._spec.answers.items():
+            value = None
+            result = found.get(variable, {})
+            if result.get("status") == "ok":
+                text = result.get("data", {}).get("text/plain", "")
+                try:
+                    parsed = ast.literal_eval(text) if len(text) < 4 * _MAX_ANSWER else None
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    parsed = None
+                if type(parsed) is str and len(parsed) <= _MAX_ANSWER:
+                    value = parsed
+            answers[name] = value
+        self._answers = answers
+        return answers
+
+    async def _check(self, cell) -> None:
+        """Decide a test cell here, against the grader's servers."""
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        step = self._spec.step(grade_id)
+        cell.execution_count = None
+        if step is None:
+            self.log.error("%s: no trusted check for grade cell %s", self._spec.name, grade_id)
+            cell.outputs = [
+                _error("SinComprobacion", [f"La celda «{grade_id}» no tiene comprobación."])
+            ]
+            return
+        context = Context(
+            kafka=self._servers.bootstrap_servers,
+            mongo_uri=self._servers.mongo_uri,
+            answers=await self._read_answers(),
+            workdir=self._workspace.workdir,
+            run_script=self._workspace.run_python,
+        )
+
+        def run() -> str:
+            with checks.on_cluster(self._servers.bootstrap_servers):
+                return step.run(context)
+
+        try:
+            message = await asyncio.to_thread(run)
+        except AssertionError as error:
+            cell.outputs = [_error("ComprobacionFallida", failure_lines(step.title, str(error)))]
+        except Exception as error:
+            self.log.exception("check %s of %s", grade_id, self._spec.name)
+            cell.outputs = [
+                _error(
+                    "ErrorDelCorrector",
+                    failure_lines(
+                        step.title,
+                        f"La comprobación no ha podido terminar ({type(error).__name__}: "
+                        f"{error}). Avisa al profesor.",
+                    ),
+                )
+            ]
+        else:
+            text = f"✔ {message}\n"
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
