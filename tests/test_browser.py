@@ -12,29 +12,25 @@ Needs the Debian packages chromium and chromium-driver (/usr/bin/chromium, /usr/
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from kafkalab.distribution import cache_root
 
+from .chromium import Browser, descendants, kill_processes
 from .conftest import java_processes_mentioning
 
 pytestmark = pytest.mark.slow
@@ -43,8 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 COURSE = REPO / "course"
 VENV_BIN = Path(sys.prefix) / "bin"
 NOTEBOOK = "00-hola-kafka.md"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 RUN_ALL_TIMEOUT = 180.0
 
 
@@ -52,38 +46,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent PID, start time) of a live process, from /proc/PID/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), int(fields[19])
-
-
-def descendants(pid: int) -> list[tuple[int, int]]:
-    """Every live process below ``pid`` (children, their children...) as (PID, start time)."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))):
-            children.setdefault(stat[0], []).append((int(entry), stat[1]))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
-def kill_processes(processes: list[tuple[int, int]]) -> None:
-    """SIGKILL each (PID, start time) that still runs: never a later process with a reused PID."""
-    for pid, started in processes:
-        if (stat := _stat(pid)) and stat[1] == started:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def brokers_under(folder: Path) -> list[int]:
@@ -206,57 +168,6 @@ class Lab:
                 self.process.kill()
                 self.process.wait()
         kill_processes(below)
-
-
-class Browser:
-    """Debian's chromium, headless, driven by Debian's chromedriver."""
-
-    def __init__(self, base: Path):
-        # Its own short TMPDIR: chromium's SingletonSocket path must fit in 108 bytes, which a
-        # folder under pytest's tmp_path does not.
-        self.tmp = Path(tempfile.mkdtemp(prefix="kafkalab-chromium-"))
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for argument in (
-            "--headless=new",
-            "--no-sandbox",  # as root
-            "--disable-dev-shm-usage",
-            "--disable-gpu",
-            "--no-first-run",
-            "--window-size=1400,1000",
-            f"--user-data-dir={base / 'chromium'}",
-        ):
-            options.add_argument(argument)
-        log = base / "chromedriver.log"
-        service = Service(
-            executable_path=CHROMEDRIVER,
-            env={**os.environ, "HOME": str(base / "home"), "TMPDIR": str(self.tmp)},
-            log_output=str(log),
-        )
-        try:
-            self.driver = webdriver.Chrome(service=service, options=options)
-        except Exception:
-            print(f"chromedriver:\n{log.read_text(errors='replace')[-3000:]}")
-            if service.process is not None and service.process.poll() is None:
-                below = descendants(service.process.pid)
-                service.process.kill()
-                service.process.wait()
-                kill_processes(below)
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
-        self.service = service.process
-        self.driver.set_script_timeout(20)
-
-    def quit(self) -> None:
-        below = descendants(self.service.pid)  # chromium and its helpers
-        try:
-            self.driver.quit()
-        finally:
-            if self.service.poll() is None:
-                self.service.kill()
-                self.service.wait()
-            kill_processes(below)
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 @pytest.fixture

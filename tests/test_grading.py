@@ -1,27 +1,41 @@
 """The nbgrader pipeline end to end on sample submissions, against real Kafka and MongoDB.
 
-generate_assignment -> autograde (through the grading driver) -> generate_feedback, with
-the exact expected score of every fixture in tests/fixtures/submissions.py.
+generate_assignment -> autograde (through the grading driver, and through plain ``nbgrader
+autograde``) -> generate_feedback, with the exact expected score of every fixture in
+tests/fixtures/submissions.py, honest and tampering alike. Submissions run in the real
+bubblewrap sandbox: these tests fail (they do not skip) where it cannot work.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from autograder.grading import grade_class, prepare_course
 from autograder.notebooks import COURSE_ROOT
+from autograder.sandbox import isolation_problem
+from autograder.servers import default_pool
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
     ACTIVITY3,
+    REPO,
     SUBMISSIONS,
     write_submission,
 )
 
 pytestmark = pytest.mark.slow
+
+NBGRADER = Path(sys.executable).parent / "nbgrader"
+OUTPUT = REPO / "tests" / "output"
 
 
 @pytest.fixture(scope="module")
@@ -33,63 +47,188 @@ def course(tmp_path_factory) -> Path:
         COURSE_ROOT / "source", root / "source", ignore=shutil.ignore_patterns("*.ipynb")
     )
     prepare_course(root)
-    return root
+    yield root
+    default_pool().close()
 
 
-def _grade(course: Path, activity: str, mode: str) -> dict[str, float]:
-    for student, (overrides, _expected) in SUBMISSIONS[activity].items():
-        write_submission(course, activity, student, overrides)
+@pytest.fixture(scope="module")
+def sandbox():
+    problem = isolation_problem()
+    assert problem is None, f"bubblewrap and socat must work where these tests run: {problem}"
+
+
+@pytest.fixture
+def outside_server():
+    """A TCP server on loopback that no submission may reach."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        yield server
+
+
+def _grade(course: Path, activity: str, mode: str, students=None, **options) -> dict[str, float]:
+    students = students or list(SUBMISSIONS[activity])
+    port = options.pop("port", 9)
+    for student in students:
+        write_submission(course, activity, student, SUBMISSIONS[activity][student][0], port)
     results = grade_class(
         activity,
         course_root=course,
         mode=mode,
-        students=list(SUBMISSIONS[activity]),
-        progress=lambda _: None,
+        students=students,
+        progress=options.pop("progress", lambda _: None),
+        **options,
     )
-    assert {r.student for r in results} == set(SUBMISSIONS[activity])
+    assert {r.student for r in results} == set(students)
     for result in results:
         assert result.ok, f"{result.student}: {result.error}"
     return {r.student: r.score for r in results}
 
 
-def _expected(activity: str) -> dict[str, float]:
-    return {student: score for student, (_o, score) in SUBMISSIONS[activity].items()}
+def _expected(activity: str, students=None) -> dict[str, float]:
+    return {
+        student: score
+        for student, (_o, score) in SUBMISSIONS[activity].items()
+        if students is None or student in students
+    }
+
+
+def _feedback(course: Path, activity: str, student: str) -> str:
+    return (course / "feedback" / student / activity / f"{activity}.html").read_text()
 
 
 def _assert_spanish_feedback(course: Path, activity: str) -> None:
     for student in SUBMISSIONS[activity]:
-        page = course / "feedback" / student / activity / f"{activity}.html"
-        assert page.exists(), page
-        html = page.read_text()
+        html = _feedback(course, activity, student)
         assert '<html lang="es">' in html
         assert "Puntuación:" in html and "Score:" not in html
 
 
-def test_activity1_scores_every_submission_exactly(course):
-    scores = _grade(course, ACTIVITY1, "fresh")
+def _outputs(course: Path, activity: str, student: str, grade_id: str) -> str:
+    notebook = json.loads(
+        (course / "autograded" / student / activity / f"{activity}.ipynb").read_text()
+    )
+    for cell in notebook["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            return "".join(
+                "".join(o.get("text", "")) + "\n".join(o.get("traceback", []))
+                for o in cell.get("outputs", [])
+            )
+    raise AssertionError(f"{student} has no cell {grade_id}")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_activity1_scores_every_submission_exactly(course, sandbox, outside_server):
+    """Honest fixtures keep their scores; no tampering fixture earns a point."""
+    protected = [REPO / "autograder" / "checks.py", REPO / "autograder" / "activities.py"]
+    before = {path: _digest(path) for path in protected}
+    scores = _grade(course, ACTIVITY1, "warm", port=outside_server.getsockname()[1])
     assert scores == pytest.approx(_expected(ACTIVITY1))
     _assert_spanish_feedback(course, ACTIVITY1)
-    # The failure message a student reads says what was expected and what was found.
-    html = (course / "feedback" / "sin-nombre" / ACTIVITY1 / f"{ACTIVITY1}.html").read_text()
+    html = _feedback(course, ACTIVITY1, "sin-nombre")
     assert "Ningún mensaje de «iabd-topic» contiene" in html
 
+    # The sandbox: the solutions could not be read, nothing outside could be written, no
+    # server but the submission's own could be reached.
+    seen = _outputs(course, ACTIVITY1, "lee-soluciones", "nombre")
+    assert seen.count("SOLUCIONES NO ACCESIBLES") == 3 and "LEÍDAS" not in seen, seen
+    seen = _outputs(course, ACTIVITY1, "escribe-fuera", "nombre")
+    lines = seen.splitlines()
+    assert sum(line.startswith("NO ESCRITO: ") for line in lines) == 4, seen
+    assert not any(line.startswith("ESCRITO: ") for line in lines), seen
+    assert "RED: sin conexión" in seen, seen
+    with pytest.raises(BlockingIOError):
+        outside_server.accept()
+    assert {path: _digest(path) for path in protected} == before
+    assert not list(course.rglob("pirata.txt"))
+    # The submission that started its own cluster fooled the checks in its kernel, and only
+    # there.
+    assert "3 de 3 comprobaciones superadas" not in _outputs(
+        course, ACTIVITY1, "otro-cluster", "test-topic"
+    )
 
-def test_activity2_scores_every_submission_exactly_on_a_warm_cluster(course):
-    # One cluster for the class, wiped between submissions: the one that deletes its topic
-    # or leaves consumers running must not change anyone else's score.
-    scores = _grade(course, ACTIVITY2, "warm")
+
+def test_activity2_scores_every_submission_exactly_on_fresh_servers(course, sandbox):
+    # New servers for each submission: the one that deletes its topic or leaves consumers
+    # running must not change anyone else's score.
+    scores = _grade(course, ACTIVITY2, "fresh")
     assert scores == pytest.approx(_expected(ACTIVITY2))
     _assert_spanish_feedback(course, ACTIVITY2)
-    html = (course / "feedback" / "tres-particiones" / ACTIVITY2 / f"{ACTIVITY2}.html").read_text()
+    html = _feedback(course, ACTIVITY2, "tres-particiones")
     assert "debería tener 4 particiones y tiene 3" in html
 
 
-def test_activity3_scores_every_submission_exactly(course):
-    scores = _grade(course, ACTIVITY3, "fresh")
+def test_activity3_scores_every_submission_exactly(course, sandbox):
+    scores = _grade(course, ACTIVITY3, "warm")
     assert scores == pytest.approx(_expected(ACTIVITY3))
     _assert_spanish_feedback(course, ACTIVITY3)
-    html = (course / "feedback" / "duplicados" / ACTIVITY3 / f"{ACTIVITY3}.html").read_text()
-    assert "repetidos" in html
+    assert "repetidos" in _feedback(course, ACTIVITY3, "duplicados")
+    assert "no es idempotente" in _feedback(course, ACTIVITY3, "no-idempotente")
+    assert "no ha leído (y confirmado) todo el topic" in _feedback(
+        course, ACTIVITY3, "ignora-grupo"
+    )
+
+
+def test_without_sandbox_checks_are_still_decided_by_the_grader(course):
+    said = []
+    students = ["correcto", "parchea-comprobaciones", "salida-falsa"]
+    scores = _grade(course, ACTIVITY1, "warm", students, sandbox="off", progress=said.append)
+    assert scores == pytest.approx(_expected(ACTIVITY1, students))
+    assert any("SIN aislamiento" in line for line in said), said
+
+
+def test_plain_nbgrader_autograde_grades_the_same_way(course, sandbox):
+    """What the formgrader's Autograde button and `nbgrader autograde` run."""
+    students = {"cli-correcto": "correcto", "cli-parchea": "parchea-comprobaciones"}
+    for student, fixture in students.items():
+        write_submission(course, ACTIVITY1, student, SUBMISSIONS[ACTIVITY1][fixture][0])
+    env = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ['PATH']}"}
+    for student in students:
+        completed = subprocess.run(
+            [str(NBGRADER), "autograde", ACTIVITY1, "--student", student, "--force"],
+            cwd=course,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        found = {s: gradebook.find_submission(ACTIVITY1, s).score for s in students}
+    assert found == pytest.approx({"cli-correcto": 0.5, "cli-parchea": 0.0})
+
+
+def test_feedback_shows_each_check_by_name_and_its_message_alone(course, sandbox, tmp_path):
+    from tests.chromium import Browser
+
+    _grade(course, ACTIVITY1, "warm", ["sin-nombre"])
+    page = course / "feedback" / "sin-nombre" / ACTIVITY1 / f"{ACTIVITY1}.html"
+    html = page.read_text()
+    assert str(REPO) not in html and str(course) not in html
+    chromium = Browser(tmp_path)
+    try:
+        chromium.driver.get(page.as_uri())
+        text = chromium.driver.find_element("tag name", "body").text
+        OUTPUT.mkdir(exist_ok=True)
+        chromium.driver.save_screenshot(str(OUTPUT / "feedback-actividad1.png"))
+        chromium.driver.get(page.as_uri() + "#test-nombre")
+        chromium.driver.save_screenshot(str(OUTPUT / "feedback-actividad1-fallo.png"))
+    finally:
+        chromium.quit()
+    # What the student reads: each check by name, its Spanish message alone.
+    for title in ("El topic iabd-topic existe", "Un mensaje lleva tu nombre"):
+        assert title in text
+    for leak in ("Traceback", "Grade cell", "Celda de comprobación", 'File "', "Error"):
+        assert leak not in text, leak
+    assert "Un mensaje lleva tu nombre (Puntuación: 0.0 / 0.2)" in text, text[:2000]
+    assert "✘ Un mensaje lleva tu nombre" in text
+    assert "Ningún mensaje de «iabd-topic» contiene «Ana Pérez»" in text
 
 
 def test_released_notebooks_hide_solutions_and_hidden_tests(course):
@@ -100,17 +239,18 @@ def test_released_notebooks_hide_solutions_and_hidden_tests(course):
         assert not list((course / "release" / activity).glob("*.md"))
 
 
-def test_students_validate_their_notebook_with_nbgrader(course, tmp_path):
-    """What a student's Validate button runs: the visible tests, on the live cluster."""
-    import subprocess
-    import sys
+def test_students_validate_their_notebook_with_nbgrader(course):
+    """What a student's Validate button runs: the visible tests, in the student's kernel.
 
-    nbgrader = Path(sys.executable).parent / "nbgrader"
-    for student, passes in (("correcto", True), ("sin-nombre", False)):
+    The same checks, the same Spanish messages. A notebook that patches the Kafka clients
+    fools them there (Validate passes) and scores 0 when graded (test above).
+    """
+    cases = (("correcto", True), ("sin-nombre", False), ("parchea-clientes", True))
+    for student, passes in cases:
         write_submission(course, ACTIVITY1, f"valida-{student}", SUBMISSIONS[ACTIVITY1][student][0])
         notebook = course / "submitted" / f"valida-{student}" / ACTIVITY1 / f"{ACTIVITY1}.ipynb"
         completed = subprocess.run(
-            [str(nbgrader), "validate", str(notebook)],
+            [str(NBGRADER), "validate", str(notebook)],
             capture_output=True,
             text=True,
             cwd=course,
