@@ -1,8 +1,10 @@
-"""Seconds per autograded submission, for each activity, fresh cluster vs warm cluster.
+"""Seconds per autograded submission, for each activity: fresh vs warm servers, and what
+the sandbox costs.
 
 Grades ``--copies`` correct submissions of each activity through the real driver (nbgrader
-autograde + feedback) twice: each submission starting its own cluster (fresh), and all of
-them sharing one cluster wiped between submissions (warm). Prints medians side by side.
+autograde + feedback, trusted checks) three times: new grader-owned servers for each
+submission (fresh), pooled servers wiped between submissions (warm), and warm again without
+the bubblewrap sandbox. Prints medians side by side.
 
 Usage: python benchmarks/grading.py [--copies 3] [--activity NAME ...]
 """
@@ -21,8 +23,15 @@ sys.path.insert(0, str(ROOT))
 
 from autograder.grading import CELL_TIMEOUTS, grade_class, prepare_course  # noqa: E402
 from autograder.notebooks import COURSE_ROOT  # noqa: E402
+from autograder.sandbox import isolation_problem  # noqa: E402
 from tests.fixtures.submissions import SUBMISSIONS, write_submission  # noqa: E402
 
+# (label, servers, sandbox)
+VARIANTS = [
+    ("fresh", "fresh", "auto"),
+    ("warm", "warm", "auto"),
+    ("warm, no sandbox", "warm", "off"),
+]
 TARGETS = {
     "actividad1-hola-kafka": 15,
     "actividad2-particiones-y-grupos": 15,
@@ -35,6 +44,9 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--activity", nargs="+", default=list(CELL_TIMEOUTS))
     args = parser.parse_args()
+    problem = isolation_problem()
+    if problem is not None:
+        parser.error(f"the sandbox does not work here ({problem}): nothing to compare")
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kafkalab-bench-grading-") as scratch:
@@ -50,28 +62,33 @@ def main() -> int:
             for student in students:
                 write_submission(course, activity, student, overrides)
             medians = {}
-            for mode in ("fresh", "warm"):
+            for label, mode, sandbox in VARIANTS:
                 results = grade_class(
                     activity,
                     course_root=course,
                     mode=mode,
+                    sandbox=sandbox,
                     students=students,
-                    progress=lambda line, mode=mode: print(
-                        f"  {mode}: {line}", file=sys.stderr, flush=True
+                    progress=lambda line, label=label: print(
+                        f"  {label}: {line}", file=sys.stderr, flush=True
                     ),
                 )
                 wrong = [r for r in results if abs(r.score - expected) > 1e-9]
                 if wrong:
-                    print(f"warning: {activity} {mode}: unexpected scores {wrong}")
-                medians[mode] = statistics.median(r.seconds for r in results)
-            rows.append((activity, medians["fresh"], medians["warm"]))
+                    print(f"warning: {activity} {label}: unexpected scores {wrong}")
+                medians[label] = statistics.median(r.seconds for r in results)
+            rows.append((activity, medians))
 
     print()
-    print(f"{'activity':<34} {'fresh s':>8} {'warm s':>8} {'warm/fresh':>11} {'target s':>9}")
-    for activity, fresh, warm in rows:
+    print(
+        f"{'activity':<34} {'fresh s':>8} {'warm s':>8} {'warm/fresh':>11} "
+        f"{'no sandbox s':>13} {'sandbox cost s':>15} {'target s':>9}"
+    )
+    for activity, m in rows:
         print(
-            f"{activity:<34} {fresh:>8.1f} {warm:>8.1f} {warm / fresh:>10.2f}x "
-            f"{TARGETS[activity]:>9}"
+            f"{activity:<34} {m['fresh']:>8.1f} {m['warm']:>8.1f} "
+            f"{m['warm'] / m['fresh']:>10.2f}x {m['warm, no sandbox']:>13.1f} "
+            f"{m['warm'] - m['warm, no sandbox']:>15.1f} {TARGETS[activity]:>9}"
         )
     print(f"({args.copies} submissions per cell, medians; autograde + feedback per submission)")
     return 0
