@@ -47,6 +47,7 @@ _BWRAP_BASE = [
 _MASKED = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
 _SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 TMP_BYTES = 512 * 1024 * 1024
+_PR_SET_PDEATHSIG = 1
 
 
 @functools.cache
@@ -163,6 +164,7 @@ class Workspace:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             )
         deadline = time.monotonic() + 10
@@ -261,6 +263,13 @@ class Workspace:
             _kill_group(bridge)
         self._bridges.clear()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: SIGKILL it when the grader dies, however it dies."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
