@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup lab test test-fast bench assignments grade lint format clean
+.PHONY: setup lab test test-fast bench bench-class assignments grade lint format clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,13 +34,17 @@ bench: setup
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/course.py
 
+# A class of 60 activity-2 submissions, one at a time vs several at once (about 20 minutes).
+bench-class: setup
+	$(BIN)/python benchmarks/grading_class.py
+
 # nbgrader: student versions in assignments/release, then grade what is in assignments/submitted.
 assignments: setup
 	$(BIN)/python -m autograder prepare
 
 ACTIVITY ?= actividad1-hola-kafka
 grade: assignments
-	$(BIN)/python -m autograder grade $(ACTIVITY) $(GRADE_FLAGS)
+	$(BIN)/python -m autograder grade $(ACTIVITY) $(if $(JOBS),--jobs $(JOBS)) $(GRADE_FLAGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

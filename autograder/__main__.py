@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .grading import CELL_TIMEOUTS, grade_class, prepare_course, summary_table
+from .grading import CELL_TIMEOUTS, default_jobs, grade_class, prepare_course, summary_table
 from .notebooks import COURSE_ROOT
 
 
@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     grade.add_argument("--student", action="append", help="solo estos estudiantes")
     grade.add_argument("--timeout", type=int, help="segundos máximos por celda")
+    grade.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="entregas que se califican a la vez (por defecto, según núcleos y memoria: "
+        "%(default)s)",
+    )
     grade.add_argument("--no-feedback", action="store_true")
     args = parser.parse_args(argv)
 
@@ -52,15 +59,21 @@ def main(argv: list[str] | None = None) -> int:
         prepare_course(course)
         print(f"Versiones de alumno en {course / 'release'}")
         return 0
-    results = grade_class(
-        args.activity,
-        course_root=course,
-        mode="fresh" if args.fresh else "warm",
-        students=args.student,
-        timeout=args.timeout,
-        feedback=not args.no_feedback,
-        sandbox=args.sandbox,
-    )
+    try:
+        results = grade_class(
+            args.activity,
+            course_root=course,
+            mode="fresh" if args.fresh else "warm",
+            students=args.student,
+            timeout=args.timeout,
+            feedback=not args.no_feedback,
+            sandbox=args.sandbox,
+            jobs=args.jobs,
+            bar=True,
+        )
+    except KeyboardInterrupt:
+        print("\nInterrumpido: las notas ya calculadas están guardadas en gradebook.db.")
+        return 130
     print()
     print(summary_table(args.activity, results))
     return 0 if all(r.ok for r in results) else 1

@@ -2,9 +2,9 @@
 
 nbgrader's autograde does the work, through the course's ``nbgrader_config.py``: the grader
 owns each submission's Kafka cluster and MongoDB, runs the notebook sandboxed and decides the
-test cells in its own process (:mod:`autograder.trusted`). Here: the class loop, the mode
-(``warm``: servers from a pool, wiped between submissions; ``fresh``: new servers for each),
-and feedback.
+test cells in its own process (:mod:`autograder.trusted`). Here: the class loop (one
+submission at a time, or several grading processes at once), the mode (``warm``: servers
+from a pool, wiped between submissions; ``fresh``: new servers for each), and feedback.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .activities import ACTIVITIES
 from .notebooks import COURSE_ROOT, convert_sources
 from .sandbox import NOT_ISOLATED, isolation_problem
 
-__all__ = ["GradeResult", "grade_class", "prepare_course"]
+__all__ = ["GradeResult", "default_jobs", "grade_class", "prepare_course"]
 
 # Seconds a single cell may run before it is interrupted.
 CELL_TIMEOUTS = {name: spec.cell_timeout for name, spec in ACTIVITIES.items()}
@@ -50,6 +50,8 @@ def _api(
         os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
     config.CourseDirectory.root = str(course_root)
+    # Several grading processes may write at once: wait for the file lock, do not fail.
+    config.CourseDirectory.db_url = f"sqlite:///{course_root / 'gradebook.db'}?timeout=300"
     if timeout is not None:
         config.TrustedExecute.cell_timeout = timeout
     config.TrustedExecute.reuse_servers = reuse_servers
@@ -67,6 +69,82 @@ def prepare_course(course_root: Path = COURSE_ROOT, activities: list[str] | None
             raise RuntimeError(f"generate_assignment {activity}:\n{result.get('log', '')}")
 
 
+def default_jobs() -> int:
+    """Submissions graded at once by default: most of their time is waiting on Kafka, so
+    two per core, as long as each has about 1.5 GB of free memory (a 3-broker cluster, the
+    kernel, the Kafka tools it runs)."""
+    cores = os.cpu_count() or 1
+    available = 2 << 30
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return max(1, min(2 * cores, int((available - (1 << 30)) / (1.5 * (1 << 30)))))
+
+
+@dataclass(frozen=True)
+class _Settings:
+    course_root: Path
+    activity: str
+    mode: str
+    timeout: int | None
+    feedback: bool
+    sandbox: str
+
+
+def _grade_one(api, settings: _Settings, student: str) -> GradeResult:
+    began = time.perf_counter()
+    try:
+        outcome = api.autograde(settings.activity, student, force=True, create=True)
+        if settings.feedback and outcome["success"]:
+            api.generate_feedback(settings.activity, student, force=True)
+        score, max_score = _score(api, settings.activity, student)
+    except Exception as error:  # one submission's failure never stops the class
+        outcome = {"success": False, "error": f"{type(error).__name__}: {error}"}
+        score, max_score = 0.0, 0.0
+    return GradeResult(
+        student,
+        score,
+        max_score,
+        time.perf_counter() - began,
+        outcome["success"],
+        "" if outcome["success"] else _last_error(outcome),
+    )
+
+
+def _settings_api(settings: _Settings):
+    return _api(
+        settings.course_root,
+        settings.timeout,
+        reuse_servers=settings.mode == "warm",
+        sandbox=settings.sandbox,
+    )
+
+
+def worker_main(settings: dict) -> int:
+    """A grading process (``python -m autograder.grading_worker``): reads a student per line
+    on stdin, grades it, answers with JSON lines; stops at end of input."""
+    import json
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # Stopped by the parent: unwind, so the submission's folder and servers are cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything else printed goes to stderr, never into the answers
+    settings = _Settings(**{**settings, "course_root": Path(settings["course_root"])})
+    api = _settings_api(settings)
+    for line in sys.stdin:
+        student = line.strip()
+        if not student:
+            break
+        result = _grade_one(api, settings, student)
+        answers.write(json.dumps(result.__dict__) + "\n")
+    return 0
+
+
 def grade_class(
     activity: str,
     *,
@@ -76,42 +154,149 @@ def grade_class(
     timeout: int | None = None,
     feedback: bool = True,
     sandbox: str = "auto",
+    jobs: int = 1,
     progress=print,
+    bar: bool = False,
 ) -> list[GradeResult]:
-    """Autograde every submission of ``activity`` and return one result per student."""
+    """Autograde every submission of ``activity`` and return one result per student.
+
+    With ``jobs`` > 1, that many grading processes work at once, each with its own servers;
+    the results (and the gradebook) are the same as one at a time. A process that dies
+    fails its submission with the reason, and another takes its place. Ctrl+C stops every
+    process and keeps the grades already written.
+    """
     if mode not in ("fresh", "warm"):
         raise ValueError("mode is 'fresh' or 'warm'")
     submitted = course_root / "submitted"
     if students is None:
         students = sorted(p.name for p in submitted.glob("*") if (p / activity).is_dir())
-    api = _api(course_root, timeout, reuse_servers=mode == "warm", sandbox=sandbox)
     problem = "sandbox desactivado" if sandbox == "off" else isolation_problem()
     if problem is not None:
         if sandbox == "required":
             raise RuntimeError(NOT_ISOLATED.format(reason=problem))
         progress(NOT_ISOLATED.format(reason=problem))
-    results = []
-    for student in students:
-        began = time.perf_counter()
-        outcome = api.autograde(activity, student, force=True, create=True)
-        if feedback and outcome["success"]:
-            api.generate_feedback(activity, student, force=True)
-        seconds = time.perf_counter() - began
-        score, max_score = _score(api, activity, student)
-        result = GradeResult(
-            student,
-            score,
-            max_score,
-            seconds,
-            outcome["success"],
-            "" if outcome["success"] else _last_error(outcome),
-        )
+    settings = _Settings(course_root, activity, mode, timeout, feedback, sandbox)
+    meter = _Meter(len(students), enabled=bar)
+    results: list[GradeResult] = []
+
+    def record(result: GradeResult) -> None:
         results.append(result)
-        progress(
-            f"{student}: {score:g}/{max_score:g} en {seconds:.1f} s"
+        meter.update(result.seconds)
+        (meter.write if bar else progress)(
+            f"{result.student}: {result.score:g}/{result.max_score:g} en {result.seconds:.1f} s"
             + ("" if result.ok else f" (error: {result.error})")
         )
-    return results
+
+    try:
+        if jobs <= 1 or len(students) <= 1:
+            api = _settings_api(settings)
+            for student in students:
+                record(_grade_one(api, settings, student))
+        else:
+            _grade_in_parallel(settings, students, min(jobs, len(students)), record)
+    finally:
+        meter.close()
+    order = {student: n for n, student in enumerate(students)}
+    return sorted(results, key=lambda r: order[r.student])
+
+
+def _grade_in_parallel(settings: _Settings, students: list[str], jobs: int, record) -> None:
+    """``jobs`` grading processes, each fed one student at a time."""
+    import json
+    import selectors
+    import subprocess
+    from collections import deque
+
+    waiting = deque(students)
+    selector = selectors.DefaultSelector()
+    holding: dict[subprocess.Popen, str] = {}
+    encoded = json.dumps({**settings.__dict__, "course_root": str(settings.course_root)})
+
+    def feed(worker: subprocess.Popen) -> None:
+        if waiting:
+            holding[worker] = waiting.popleft()
+            worker.stdin.write(holding[worker] + "\n")
+            worker.stdin.flush()
+        else:
+            worker.stdin.close()  # no more work: it exits
+
+    def start_worker() -> None:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "autograder.grading_worker", encoded],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        selector.register(worker.stdout, selectors.EVENT_READ, worker)
+        feed(worker)
+
+    for _ in range(min(jobs, len(waiting))):
+        start_worker()
+    try:
+        while selector.get_map():
+            for key, _ in selector.select():
+                worker = key.data
+                line = worker.stdout.readline()
+                if line:
+                    holding.pop(worker, None)
+                    record(GradeResult(**json.loads(line)))
+                    feed(worker)
+                    continue
+                # The worker ended: normally when told to, or it died on a submission.
+                selector.unregister(worker.stdout)
+                code = worker.wait()
+                student = holding.pop(worker, None)
+                if student is not None:
+                    record(
+                        GradeResult(
+                            student,
+                            0.0,
+                            0.0,
+                            0.0,
+                            False,
+                            f"el proceso que la calificaba terminó inesperadamente ({code})",
+                        )
+                    )
+                    if waiting:
+                        start_worker()
+    finally:
+        workers = [key.data for key in selector.get_map().values()]
+        for worker in workers:
+            worker.terminate()  # its servers and sandboxes die with it
+        for worker in workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+class _Meter:
+    """A progress bar: submissions graded, average seconds each, time left."""
+
+    def __init__(self, total: int, *, enabled: bool):
+        self._bar = None
+        self._seconds: list[float] = []
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="entrega", desc="Calificando", leave=True)
+
+    def update(self, seconds: float) -> None:
+        self._seconds.append(seconds)
+        if self._bar is not None:
+            average = sum(self._seconds) / len(self._seconds)
+            self._bar.set_postfix_str(f"media {average:.1f} s por entrega")
+            self._bar.update(1)
+
+    def write(self, line: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(line)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _score(api, activity: str, student: str) -> tuple[float, float]:
