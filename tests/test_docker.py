@@ -385,6 +385,7 @@ def test_activity1_is_graded_exactly_with_docker_clusters(
         write_submission(root, ACTIVITY1, student, SUBMISSIONS[ACTIVITY1][student][0])
     from autograder.servers import default_pool
 
+    default_pool().close()
     # KAFKALAB_BACKEND=docker: the grader's own clusters are docker ones, lent to the kernels.
     results = grade_class(
         ACTIVITY1, course_root=root, mode="warm", students=students, progress=lambda _: None
@@ -394,14 +395,15 @@ def test_activity1_is_graded_exactly_with_docker_clusters(
     assert {r.student: r.score for r in results} == pytest.approx(
         {student: SUBMISSIONS[ACTIVITY1][student][1] for student in students}
     )
-    idle = [c for clusters in default_pool()._clusters.values() for c in clusters]
-    assert idle and all(c.backend == "docker" for c in idle), idle
-    graded = ""
+    idle = [c for clusters in default_pool()._clusters.values() for c, _settings in clusters]
+    assert len(idle) == 1 and idle[0].backend == "docker", idle
+    reprs = repr(idle[0])
     for student in students:
         text = (root / "autograded" / student / ACTIVITY1 / f"{ACTIVITY1}.ipynb").read_text()
-        assert "<Cluster externo" in text, student  # the grader's cluster, attached to
-        graded += text
-    assert containers_on(engine, graded)
+        # Each kernel attached to the grader's docker cluster.
+        assert f"<Cluster externo bootstrap={idle[0].bootstrap_servers} " in text, student
+    assert containers_on(engine, reprs)
     default_pool().close()
+    graded = reprs
     # The pool closed its clusters: their containers are gone.
     assert wait_for(lambda: not containers_on(engine, graded), timeout=30)

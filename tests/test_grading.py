@@ -98,8 +98,8 @@ def _feedback(course: Path, activity: str, student: str) -> str:
     return (course / "feedback" / student / activity / f"{activity}.html").read_text()
 
 
-def _assert_spanish_feedback(course: Path, activity: str) -> None:
-    for student in SUBMISSIONS[activity]:
+def _assert_spanish_feedback(course: Path, activity: str, students=None) -> None:
+    for student in students or SUBMISSIONS[activity]:
         html = _feedback(course, activity, student)
         assert '<html lang="es">' in html
         assert "Puntuación:" in html and "Score:" not in html
@@ -126,7 +126,8 @@ def test_activity1_scores_every_submission_exactly(course, sandbox, outside_serv
     """Honest fixtures keep their scores; no tampering fixture earns a point."""
     protected = [REPO / "autograder" / "checks.py", REPO / "autograder" / "activities.py"]
     before = {path: _digest(path) for path in protected}
-    scores = _grade(course, ACTIVITY1, "warm", port=outside_server.getsockname()[1])
+    # 15 s per cell is plenty for honest cells and ends the infinite loop sooner.
+    scores = _grade(course, ACTIVITY1, "warm", port=outside_server.getsockname()[1], timeout=15)
     assert scores == pytest.approx(_expected(ACTIVITY1))
     _assert_spanish_feedback(course, ACTIVITY1)
     html = _feedback(course, ACTIVITY1, "sin-nombre")
@@ -152,18 +153,19 @@ def test_activity1_scores_every_submission_exactly(course, sandbox, outside_serv
     )
 
 
-def test_activity2_scores_every_submission_exactly_on_fresh_servers(course, sandbox):
-    # New servers for each submission: the one that deletes its topic or leaves consumers
-    # running must not change anyone else's score.
-    scores = _grade(course, ACTIVITY2, "fresh")
-    assert scores == pytest.approx(_expected(ACTIVITY2))
-    _assert_spanish_feedback(course, ACTIVITY2)
+def test_activity2_scores_every_submission_exactly(course, sandbox):
+    # Pooled servers, wiped between submissions: the one that deletes its topic or leaves
+    # consumers running must not change anyone else's score.
+    students = [s for s in SUBMISSIONS[ACTIVITY2] if s != "arrasa-puertos"]  # see parallel
+    scores = _grade(course, ACTIVITY2, "warm", students, timeout=20)
+    assert scores == pytest.approx(_expected(ACTIVITY2, students))
+    _assert_spanish_feedback(course, ACTIVITY2, students)
     html = _feedback(course, ACTIVITY2, "tres-particiones")
     assert "debería tener 4 particiones y tiene 3" in html
 
 
-def test_activity3_scores_every_submission_exactly(course, sandbox):
-    scores = _grade(course, ACTIVITY3, "warm")
+def test_activity3_scores_every_submission_exactly_on_fresh_servers(course, sandbox):
+    scores = _grade(course, ACTIVITY3, "fresh")
     assert scores == pytest.approx(_expected(ACTIVITY3))
     _assert_spanish_feedback(course, ACTIVITY3)
     assert "repetidos" in _feedback(course, ACTIVITY3, "duplicados")
@@ -171,6 +173,89 @@ def test_activity3_scores_every_submission_exactly(course, sandbox):
     assert "no ha leído (y confirmado) todo el topic" in _feedback(
         course, ACTIVITY3, "ignora-grupo"
     )
+
+
+def test_parallel_grading_gives_the_same_scores_and_keeps_submissions_apart(course, sandbox):
+    """Three grading processes at once, each with its own servers. One submission tries to
+    wipe every server it can find on loopback meanwhile: nobody else notices."""
+    students = [
+        "arrasa-puertos",
+        "correcto",
+        "tres-particiones",
+        "factor-1",
+        "grupo-equivocado",
+        "borra-topics",
+    ]
+    scores = _grade(course, ACTIVITY2, "warm", students, jobs=3)
+    assert scores == pytest.approx(_expected(ACTIVITY2, students))
+
+
+def test_a_grading_process_that_dies_fails_its_submission_and_the_rest_go_on(course, sandbox):
+    import signal
+    import threading
+    import time
+
+    from tests.conftest import java_processes_mentioning
+
+    killed: list[int] = []
+
+    def kill_a_worker_mid_submission():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            workers = _grading_workers()
+            # Once a worker's kernel runs, it holds a submission: kill the worker.
+            for pid in workers:
+                if _kernel_below(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_a_worker_mid_submission)
+    killer.start()
+    students = ["correcto", "sin-nombre", "se-cae"]
+    for student in students:
+        write_submission(course, ACTIVITY1, student, SUBMISSIONS[ACTIVITY1][student][0])
+    results = grade_class(
+        ACTIVITY1, course_root=course, students=students, jobs=2, progress=lambda _: None
+    )
+    killer.join()
+    assert killed, "no grading process was found to kill"
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 1 and "terminó inesperadamente" in failed[0].error, results
+    for result in results:
+        if result.ok:
+            assert result.score == pytest.approx(SUBMISSIONS[ACTIVITY1][result.student][1])
+    assert {r.student for r in results} == set(students)
+    # Its brokers died with it.
+    time.sleep(2)
+    assert java_processes_mentioning(f"kafkalab-{killed[0]}-") == []
+
+
+def _grading_workers() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"autograder.grading_worker" in command:
+                found.append(int(entry))
+    return found
+
+
+def _kernel_below(pid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"bwrap" in command:
+                return True
+    return False
 
 
 def test_without_sandbox_checks_are_still_decided_by_the_grader(course):
