@@ -48,6 +48,7 @@ _MASKED = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc
 _SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 TMP_BYTES = 512 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
+_PREFIX = "kafkalab-entrega-"
 
 
 @functools.cache
@@ -106,6 +107,14 @@ def _readable_paths() -> list[Path]:
     return [p for p in ordered if not any(q != p and q in p.parents for q in ordered)]
 
 
+def _sweep_abandoned() -> None:
+    """Delete the folders of graders that were killed before they could (their pid is gone)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _copy_submission(source: Path, target: Path) -> None:
     """The submission's files, symbolic links kept as links (they lead nowhere inside)."""
     shutil.copytree(
@@ -131,7 +140,8 @@ class Workspace:
     ):
         self.isolated = isolated
         self.ports = sorted(set(ports))
-        self.root = Path(tempfile.mkdtemp(prefix="kafkalab-entrega-"))
+        _sweep_abandoned()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         self.workdir = self.root / "entrega"
         self.rundir = self.root / "kernel"
         self.bridgedir = self.root / "puentes"
