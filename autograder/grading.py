@@ -19,7 +19,7 @@ from .activities import ACTIVITIES
 from .notebooks import COURSE_ROOT, convert_sources
 from .sandbox import NOT_ISOLATED, isolation_problem
 
-__all__ = ["GradeResult", "default_jobs", "grade_class", "prepare_course"]
+__all__ = ["GradeResult", "copy_course", "default_jobs", "grade_class", "prepare_course"]
 
 # Seconds a single cell may run before it is interrupted.
 CELL_TIMEOUTS = {name: spec.cell_timeout for name, spec in ACTIVITIES.items()}
@@ -146,6 +146,17 @@ def worker_main(settings: dict) -> int:
         result = _grade_one(api, settings, student)
         answers.write(json.dumps(result.__dict__) + "\n")
     return 0
+
+
+def copy_course(target: Path, source: Path = COURSE_ROOT) -> Path:
+    """A new nbgrader course in ``target`` from the sources of ``source``, prepared."""
+    import shutil
+
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source / "nbgrader_config.py", target)
+    shutil.copytree(source / "source", target / "source", ignore=shutil.ignore_patterns("*.ipynb"))
+    prepare_course(target)
+    return target
 
 
 def grade_class(

@@ -12,7 +12,6 @@ Usage: python benchmarks/grading.py [--copies 3] [--activity NAME ...]
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -21,8 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.grading import CELL_TIMEOUTS, grade_class, prepare_course  # noqa: E402
-from autograder.notebooks import COURSE_ROOT  # noqa: E402
+from autograder.grading import CELL_TIMEOUTS, copy_course, grade_class  # noqa: E402
 from autograder.sandbox import isolation_problem  # noqa: E402
 from tests.fixtures.submissions import SUBMISSIONS, write_submission  # noqa: E402
 
@@ -50,12 +48,7 @@ def main() -> int:
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kafkalab-bench-grading-") as scratch:
-        course = Path(scratch)
-        shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
-        shutil.copytree(
-            COURSE_ROOT / "source", course / "source", ignore=shutil.ignore_patterns("*.ipynb")
-        )
-        prepare_course(course)
+        course = copy_course(Path(scratch))
         for activity in args.activity:
             overrides, expected = SUBMISSIONS[activity]["correcto"]
             students = [f"correcto-{n}" for n in range(1, args.copies + 1)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import resource
-import shutil
 import sys
 import tempfile
 import threading
@@ -23,8 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.grading import default_jobs, grade_class, prepare_course  # noqa: E402
-from autograder.notebooks import COURSE_ROOT  # noqa: E402
+from autograder.grading import copy_course, default_jobs, grade_class  # noqa: E402
 from tests.fixtures.submissions import ACTIVITY2, SUBMISSIONS, write_submission  # noqa: E402
 
 VARIANTS = ["correcto", "tres-particiones", "factor-1", "grupo-equivocado", "borra-topics"]
@@ -64,12 +62,7 @@ def main() -> int:
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kafkalab-bench-class-") as scratch:
-        course = Path(scratch)
-        shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
-        shutil.copytree(
-            COURSE_ROOT / "source", course / "source", ignore=shutil.ignore_patterns("*.ipynb")
-        )
-        prepare_course(course)
+        course = copy_course(Path(scratch))
         students, expected = [], {}
         for n, variant in zip(range(args.size), itertools.cycle(VARIANTS), strict=False):
             student = f"{n:03d}-{variant}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading import grade_class, prepare_course
-from autograder.notebooks import COURSE_ROOT
+from autograder.grading import copy_course, grade_class
 from autograder.sandbox import isolation_problem
 from autograder.servers import default_pool
 from tests.fixtures.submissions import (
@@ -41,13 +39,7 @@ OUTPUT = REPO / "tests" / "output"
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     """A copy of the nbgrader course with release versions generated."""
-    root = tmp_path_factory.mktemp("curso")
-    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
-    shutil.copytree(
-        COURSE_ROOT / "source", root / "source", ignore=shutil.ignore_patterns("*.ipynb")
-    )
-    prepare_course(root)
-    yield root
+    yield copy_course(tmp_path_factory.mktemp("curso"))
     default_pool().close()
 
 
