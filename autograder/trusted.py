@@ -75,6 +75,11 @@ class TrustedExecute(Execute):
     answer_timeout = Integer(5, help="Seconds to wait for the kernel to tell an answer.").tag(
         config=True
     )
+    total_cells_timeout = Integer(
+        6,
+        help="The student's cells may run this many cell timeouts in all; after that the "
+        "kernel is stopped (a notebook of a thousand slow cells must not stall the class).",
+    ).tag(config=True)
 
     _warned = False
 
@@ -109,8 +114,12 @@ class TrustedExecute(Execute):
             self._servers = servers
             self._workspace = workspace
             self._kernel_stopped = False
+            self._stopped_why = "el kernel se detuvo en una celda anterior"
             self._answers: dict[str, str | None] = {}
             self._kernel_pid: int | None = None
+            self._deadline = time.monotonic() + self.total_cells_timeout * (
+                self.cell_timeout or spec.cell_timeout
+            )
             try:
                 return super().preprocess(nb, resources)
             finally:
@@ -178,10 +187,11 @@ class TrustedExecute(Execute):
             text = "(Al corregir no se ejecuta: cuentan las celdas de comprobación de arriba.)\n"
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
             return cell
+        if not self._kernel_stopped and time.monotonic() > self._deadline:
+            await self._stop_kernel()
+            self._stopped_why = "el cuaderno superó el tiempo total de ejecución"
         if self._kernel_stopped:
-            cell.outputs = [
-                _not_run("No se ha ejecutado: el kernel se detuvo en una celda anterior.")
-            ]
+            cell.outputs = [_not_run(f"No se ha ejecutado: {self._stopped_why}.")]
             return cell
         try:
             await super().async_execute_cell(

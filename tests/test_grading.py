@@ -119,9 +119,11 @@ def test_activity1_scores_every_submission_exactly(course, sandbox, outside_serv
     protected = [REPO / "autograder" / "checks.py", REPO / "autograder" / "activities.py"]
     before = {path: _digest(path) for path in protected}
     # 15 s per cell is plenty for honest cells and ends the infinite loop sooner.
-    scores = _grade(course, ACTIVITY1, "warm", port=outside_server.getsockname()[1], timeout=15)
-    assert scores == pytest.approx(_expected(ACTIVITY1))
-    _assert_spanish_feedback(course, ACTIVITY1)
+    students = [s for s in SUBMISSIONS[ACTIVITY1] if s != "muchas-celdas"]  # see below
+    port = outside_server.getsockname()[1]
+    scores = _grade(course, ACTIVITY1, "warm", students, port=port, timeout=15)
+    assert scores == pytest.approx(_expected(ACTIVITY1, students))
+    _assert_spanish_feedback(course, ACTIVITY1, students)
     html = _feedback(course, ACTIVITY1, "sin-nombre")
     assert "Ningún mensaje de «iabd-topic» contiene" in html
 
@@ -143,6 +145,13 @@ def test_activity1_scores_every_submission_exactly(course, sandbox, outside_serv
     assert "3 de 3 comprobaciones superadas" not in _outputs(
         course, ACTIVITY1, "otro-cluster", "test-topic"
     )
+
+
+def test_a_notebook_of_many_slow_cells_is_stopped_after_a_total_time(course, sandbox):
+    """Six cell timeouts in all (3 s each here), whatever the number of cells."""
+    scores = _grade(course, ACTIVITY1, "warm", ["muchas-celdas"], timeout=3)
+    assert scores == {"muchas-celdas": 0.0}
+    assert "superó el tiempo total" in _outputs(course, ACTIVITY1, "muchas-celdas", "consumir")
 
 
 def test_activity2_scores_every_submission_exactly(course, sandbox):
