@@ -250,7 +250,7 @@ class Workspace:
         process = subprocess.Popen(
             self.command([sys.executable, *argv]),
             cwd=self.workdir,
-            env={**self.environment(), "PYTHONUNBUFFERED": "1"},
+            env=self.environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ bubblewrap sandbox: these tests fail (they do not skip) where it cannot work.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -247,14 +248,12 @@ def _grading_workers() -> list[int]:
 
 
 def _kernel_below(pid: int) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                command = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"bwrap" in command:
+    """Whether a grading process runs a sandboxed kernel (a submission) right now."""
+    from tests.chromium import descendants
+
+    for child, _started in descendants(pid):
+        with contextlib.suppress(OSError):
+            if b"bwrap" in Path(f"/proc/{child}/cmdline").read_bytes():
                 return True
     return False
 
