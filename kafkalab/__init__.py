@@ -8,6 +8,7 @@ In a notebook: ``cluster = kafkalab.start_cluster(brokers=3)``, then ``%kafka ..
 ``%%kafka_produce TOPIC``, ``kafkalab.watch_consumers(...)``, ``kafkalab.show_cluster()``.
 """
 
+from . import kafka_python_fix
 from .cluster import Broker, Cluster, CommandResult
 from .distribution import Distribution, ensure_kafka
 from .errors import KafkaLabError
@@ -21,6 +22,8 @@ from .notebook import (
     watch_consumers,
 )
 from .notebook import load_ipython_extension as load_ipython_extension  # %load_ext kafkalab
+
+kafka_python_fix.install()
 
 __all__ = [
     "Cluster",

@@ -9,6 +9,7 @@ import sys
 from ._training import prepare_class_sharing
 from .distribution import ensure_kafka
 from .errors import KafkaLabError
+from .kafka_python_fix import install_startup_hook
 from .mongo import choose_local_server
 
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         distribution = ensure_kafka(progress=args.command == "install" and sys.stderr.isatty())
         if args.command == "install":
             distribution.bootstrap_checkpoint()
+            install_startup_hook()
             if prepare_class_sharing(distribution, progress=False):
                 archives = distribution.archive("broker").parent
                 print(f"Arranque rápido de Java preparado en {archives}")

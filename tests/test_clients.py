@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -97,3 +102,50 @@ def test_group_offsets_and_lag_after_consumers_stop(cluster3, topic):
     finally:
         consumer.close()
     assert (committed, end) == (8, 13)
+
+
+def test_scripts_get_the_kafka_python_group_join_fix_without_importing_kafkalab():
+    """The .pth hook of `kafkalab install` patches kafka-python in any program of the venv."""
+    code = (
+        "import sys, kafka.coordinator.base as base\n"
+        "assert 'kafkalab' not in sys.modules\n"
+        "print(getattr(base.BaseCoordinator.need_rejoin, 'kafkalab_fix', False))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "True", result.stderr
+
+
+def test_two_consumers_of_a_new_topic_share_it_every_time(cluster3):
+    """kafka-python 3.0 could leave the leader of a new group stuck without partitions."""
+    for attempt in range(3):
+        topic = f"reparto-{attempt}-{uuid.uuid4().hex[:6]}"
+        cluster3.run(f"kafka-topics.sh --create --topic {topic} --partitions 4")
+        stop = threading.Event()
+        assigned = {"ana": [], "luis": []}
+
+        def member(name, topic=topic, stop=stop, assigned=assigned):
+            consumer = KafkaConsumer(
+                topic,
+                bootstrap_servers=cluster3.bootstrap_servers,
+                group_id=f"grupo-{topic}",
+                client_id=name,
+            )
+            try:
+                while not stop.is_set():
+                    consumer.poll(timeout_ms=200)
+                    assigned[name] = sorted(tp.partition for tp in consumer.assignment())
+            finally:
+                consumer.close()
+
+        threads = [threading.Thread(target=member, args=(name,)) for name in assigned]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        try:
+            while sorted(map(len, assigned.values())) != [2, 2] and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert sorted(map(len, assigned.values())) == [2, 2], assigned
