@@ -5,6 +5,8 @@ owns each submission's Kafka cluster and MongoDB, runs the notebook sandboxed an
 test cells in its own process (:mod:`autograder.trusted`). Here: the class loop (one
 submission at a time, or several grading processes at once), the mode (``warm``: servers
 from a pool, wiped between submissions; ``fresh``: new servers for each), and feedback.
+Each run's results are kept in ``<course>/informes/<activity>/calificacion.json`` (merged
+with earlier runs for other students) for the class report (:mod:`autograder.report`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from .activities import ACTIVITIES
 from .notebooks import COURSE_ROOT, convert_sources
 from .sandbox import NOT_ISOLATED, isolation_problem
 
-__all__ = ["GradeResult", "copy_course", "default_jobs", "grade_class", "prepare_course"]
+__all__ = [
+    "GradeResult",
+    "copy_course",
+    "default_jobs",
+    "grade_class",
+    "nbgrader_api",
+    "prepare_course",
+    "results_path",
+]
 
 # Seconds a single cell may run before it is interrupted.
 CELL_TIMEOUTS = {name: spec.cell_timeout for name, spec in ACTIVITIES.items()}
@@ -35,7 +45,7 @@ class GradeResult:
     error: str = ""
 
 
-def _api(
+def nbgrader_api(
     course_root: Path,
     timeout: int | None = None,
     reuse_servers: bool = True,
@@ -62,7 +72,7 @@ def _api(
 def prepare_course(course_root: Path = COURSE_ROOT, activities: list[str] | None = None) -> None:
     """Convert the Markdown sources and run ``nbgrader generate_assignment`` on each."""
     convert_sources(course_root)
-    api = _api(course_root)
+    api = nbgrader_api(course_root)
     for activity in activities or list(CELL_TIMEOUTS):
         result = api.generate_assignment(activity, force=True, create=True)
         if not result["success"]:
@@ -118,7 +128,7 @@ def _grade_one(api, settings: _Settings, student: str) -> GradeResult:
 
 
 def _settings_api(settings: _Settings):
-    return _api(
+    return nbgrader_api(
         settings.course_root,
         settings.timeout,
         reuse_servers=settings.mode == "warm",
@@ -210,6 +220,9 @@ def grade_class(
             _grade_in_parallel(settings, students, min(jobs, len(students)), record)
     finally:
         meter.close()
+        _record_run(
+            settings, 1 if len(students) <= 1 else max(1, min(jobs, len(students))), results
+        )
     order = {student: n for n, student in enumerate(students)}
     return sorted(results, key=lambda r: order[r.student])
 
@@ -311,6 +324,41 @@ class _Meter:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def results_path(course_root: Path, activity: str) -> Path:
+    """The JSON record of the grading runs of ``activity`` (read by the class report)."""
+    return Path(course_root) / "informes" / activity / "calificacion.json"
+
+
+def _record_run(settings: _Settings, jobs: int, results: list[GradeResult]) -> None:
+    """Write this run's results, keeping earlier results of students it did not grade."""
+    import datetime
+    import json
+
+    path = results_path(settings.course_root, settings.activity)
+    kept: dict[str, dict] = {}
+    try:
+        for earlier in json.loads(path.read_text()).get("results", []):
+            kept[earlier["student"]] = earlier
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no earlier run (or an unreadable record): start again
+    for result in results:
+        kept[result.student] = {**result.__dict__, "seconds": round(result.seconds, 2)}
+    record = {
+        "activity": settings.activity,
+        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "jobs": jobs,
+        "mode": settings.mode,
+        "results": [kept[student] for student in sorted(kept)],
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(record, ensure_ascii=False, indent=1))
+        os.replace(partial, path)
+    except OSError as error:  # the grades are in the gradebook anyway
+        print(f"No se pudo guardar {path}: {error}", file=sys.stderr)
 
 
 def _score(api, activity: str, student: str) -> tuple[float, float]:

@@ -17,12 +17,21 @@ autograder grade`` all grade the same way:
 4. A cell that runs too long is interrupted; a kernel that ignores the interrupt or dies is
    stopped, its remaining cells are marked as not run, and the remaining test cells are still
    checked against the servers, so the grade is what is in Kafka and MongoDB.
+5. What happened is recorded for the class report (:mod:`autograder.report`) in
+   ``<course>/informes/<activity>/eventos/<student>.json``: cells that timed out, a kernel that
+   died, answers refused, the outcome of each check, and signals of tampering found in the
+   submitted notebook (:mod:`autograder.signals`). Signals are not verdicts: the grade never
+   depends on them.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
+import datetime
+import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -38,8 +47,9 @@ from . import checks
 from .activities import Activity, Context, activity, failure_lines
 from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
 from .servers import default_pool
+from .signals import events_path, locked_cells, tamper_signals
 
-__all__ = ["TrustedExecute"]
+__all__ = ["TrustedExecute", "events_path", "locked_cells", "tamper_signals"]
 
 _MAX_ANSWER = 500  # characters
 
@@ -90,7 +100,77 @@ class TrustedExecute(Execute):
     # -- the whole notebook -------------------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
-        name = resources["nbgrader"]["assignment"]
+        info = resources["nbgrader"]
+        name = info["assignment"]
+        self._events = {
+            "activity": name,
+            "student": info.get("student"),
+            "notebook": info.get("notebook"),
+            "started": _now(),
+            "timeouts": [],
+            "kernel_died": None,
+            "kernel_unresponsive": None,
+            "total_time_exceeded": False,
+            "answers_refused": [],
+            "checks": {},
+            "grader_errors": [],
+            "tamper": [],
+            "isolated": None,
+            "error": "",
+        }
+        began = time.monotonic()
+        sidecar = self._events_file(resources)
+        if sidecar is not None:
+            with contextlib.suppress(OSError):
+                sidecar.unlink()  # an earlier run's record must not outlive this one
+        try:
+            return self._preprocess(nb, resources, name)
+        except BaseException as error:
+            self._events["error"] = f"{type(error).__name__}: {error}"[:500]
+            raise
+        finally:
+            self._events["finished"] = _now()
+            self._events["seconds"] = round(time.monotonic() - began, 2)
+            if sidecar is not None:
+                _write_json(sidecar, self._events, self.log)
+
+    def _events_file(self, resources) -> Path | None:
+        info = resources["nbgrader"]
+        if not info.get("student") or not info.get("assignment"):
+            return None
+        return events_path(self._course_root(resources), info["assignment"], info["student"])
+
+    def _course_root(self, resources) -> Path:
+        """The course folder: nbgrader's configured root, else the one of the gradebook."""
+        root = self.config.get("CourseDirectory", {}).get("root")
+        if root:
+            return Path(root)
+        url = resources["nbgrader"].get("db_url") or ""
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///").split("?")[0]).parent
+        return Path.cwd()
+
+    def _record_tampering(self, resources) -> None:
+        """Compare the notebook as handed in with the gradebook's locked cells."""
+        import nbformat
+        from nbgrader.coursedir import CourseDirectory
+
+        info = resources["nbgrader"]
+        try:
+            coursedir = CourseDirectory(config=self.config)
+            coursedir.root = str(self._course_root(resources))
+            folder = Path(
+                coursedir.format_path(
+                    coursedir.submitted_directory, info["student"], info["assignment"]
+                )
+            )
+            submitted = nbformat.read(folder / f"{info['notebook']}.ipynb", as_version=4)
+            locked = locked_cells(info["db_url"], info["assignment"], info["notebook"])
+            self._events["tamper"] = tamper_signals(submitted, locked)
+        except Exception as error:  # the record must never stop grading
+            self.log.warning("tampering signals of %s: %s", info.get("student"), error)
+
+    def _preprocess(self, nb, resources, name):
         spec = activity(name)
         if spec is None:
             self.log.error("%s: no trusted checks are defined; its test cells score 0.", name)
@@ -103,7 +183,9 @@ class TrustedExecute(Execute):
                         )
                     ]
             return nb, resources
+        self._record_tampering(resources)
         isolated = self._isolated()
+        self._events["isolated"] = isolated
         source = Path(resources.get("metadata", {}).get("path") or ".")
         with default_pool().lease(spec.brokers, spec.mongo, reuse=self.reuse_servers) as servers:
             environment = {"KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers}
@@ -190,6 +272,7 @@ class TrustedExecute(Execute):
         if not self._kernel_stopped and time.monotonic() > self._deadline:
             await self._stop_kernel()
             self._stopped_why = "el cuaderno superó el tiempo total de ejecución"
+            self._events["total_time_exceeded"] = True
         if self._kernel_stopped:
             cell.outputs = [_not_run(f"No se ha ejecutado: {self._stopped_why}.")]
             return cell
@@ -199,6 +282,7 @@ class TrustedExecute(Execute):
             )
         except DeadKernelError:
             self._kernel_stopped = True
+            self._events["kernel_died"] = _cell_label(cell, cell_index)
             cell.outputs.append(
                 _not_run(
                     "El kernel se detuvo durante esta celda (¿os._exit(), falta de memoria?). "
@@ -207,6 +291,9 @@ class TrustedExecute(Execute):
             )
             return cell
         if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            self._events["timeouts"].append(
+                {"cell": _cell_label(cell, cell_index), "seconds": self._get_timeout(cell)}
+            )
             cell.outputs[-1] = _error(
                 "TiempoAgotado",
                 [
@@ -216,6 +303,7 @@ class TrustedExecute(Execute):
             )
             if await self._ask_kernel({}) is None:
                 await self._stop_kernel()
+                self._events["kernel_unresponsive"] = _cell_label(cell, cell_index)
                 cell.outputs.append(
                     _not_run(
                         "El kernel no respondía tras interrumpir la celda y se ha detenido. "
@@ -267,6 +355,8 @@ class TrustedExecute(Execute):
                     parsed = None
                 if type(parsed) is str and len(parsed) <= _MAX_ANSWER:
                     value = parsed
+                elif variable not in self._events["answers_refused"]:
+                    self._events["answers_refused"].append(variable)
             answers[name] = value
         self._answers = answers
         return answers
@@ -297,9 +387,14 @@ class TrustedExecute(Execute):
         try:
             message = await asyncio.to_thread(run)
         except AssertionError as error:
+            self._events["checks"][grade_id] = "fallida"
             cell.outputs = [_error("ComprobacionFallida", failure_lines(step.title, str(error)))]
         except Exception as error:
             self.log.exception("check %s of %s", grade_id, self._spec.name)
+            self._events["checks"][grade_id] = "error"
+            self._events["grader_errors"].append(
+                {"cell": grade_id, "error": f"{type(error).__name__}: {error}"[:300]}
+            )
             cell.outputs = [
                 _error(
                     "ErrorDelCorrector",
@@ -311,5 +406,25 @@ class TrustedExecute(Execute):
                 )
             ]
         else:
+            self._events["checks"][grade_id] = "superada"
             text = f"✔ {message}\n"
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _cell_label(cell, index: int) -> str:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"celda {index + 1}"
+
+
+def _write_json(path: Path, data: dict, log) -> None:
+    """Write ``data`` atomically (a reader never sees half a file); log, never raise."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(data, ensure_ascii=False, indent=1))
+        os.replace(partial, path)
+    except OSError as error:
+        log.warning("could not record %s: %s", path, error)
