@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup lab test test-fast bench bench-class assignments grade lint format clean
+.PHONY: setup lab instructor test test-fast bench bench-class assignments grade lint format clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ setup: $(INSTALLED)
 
 lab: setup
 	PATH="$$($(BIN)/kafkalab bin-dir):$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab course/
+
+# The instructor's JupyterLab on the nbgrader course (Nbgrader › Formgrader), on 127.0.0.1,
+# with a local exchange folder (assignments/exchange). INSTRUCTOR_FLAGS go to jupyter lab.
+instructor: setup
+	$(BIN)/python -m autograder.instructor $(INSTRUCTOR_FLAGS)
 
 test: setup
 	$(BIN)/pytest

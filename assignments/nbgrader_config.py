@@ -11,6 +11,10 @@ c = get_config()  # noqa: F821 - provided by nbgrader
 
 c.CourseDirectory.course_id = "kafka-iabd"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+# One machine, no JupyterHub: the exchange (where Release puts the student versions and
+# Collect finds the submissions) is a folder of the course, not /srv/nbgrader/exchange.
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
 # The Markdown sources hold the solutions: never release them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "*.md"]
 
