@@ -1,7 +1,10 @@
 """Command line of the grader.
 
 python -m autograder prepare                  # sources -> nbgrader release versions
+python -m autograder import ZIP ACTIVITY      # a Moodle "download all submissions" zip
 python -m autograder grade ACTIVITY [--fresh]  # autograde every submission + feedback
+python -m autograder report ACTIVITY          # the class report (HTML)
+python -m autograder export ACTIVITY          # grades as a CSV for Moodle
 """
 
 from __future__ import annotations
@@ -52,12 +55,56 @@ def main(argv: list[str] | None = None) -> int:
         "%(default)s)",
     )
     grade.add_argument("--no-feedback", action="store_true")
+    imports = commands.add_parser(
+        "import", help="importa las entregas de un zip de Moodle («Descargar todas las entregas»)"
+    )
+    imports.add_argument("zip", type=Path, help="el zip descargado de Moodle")
+    imports.add_argument("activity", help="la actividad (actividad1 o actividad1-hola-kafka)")
+    export = commands.add_parser(
+        "export", help="escribe las notas en un CSV para subirlo a Moodle (hoja de calificaciones)"
+    )
+    export.add_argument("activity", help="la actividad (actividad1 o actividad1-hola-kafka)")
+    export.add_argument(
+        "--salida", type=Path, help="el CSV (por defecto, informes/ACTIVIDAD/notas.csv)"
+    )
+    export.add_argument(
+        "--sobre",
+        type=float,
+        help="calificación máxima de la tarea en Moodle (por defecto, los puntos de la actividad)",
+    )
+    report = commands.add_parser(
+        "report", help="escribe el informe de la clase (HTML: notas, comprobaciones, incidencias)"
+    )
+    report.add_argument("activity", help="la actividad (actividad1 o actividad1-hola-kafka)")
     args = parser.parse_args(argv)
 
     course = args.course.resolve()
     if args.command == "prepare":
         prepare_course(course)
         print(f"Versiones de alumno en {course / 'release'}")
+        return 0
+    if args.command in ("import", "export", "report"):
+        from .lms import LMSError, export_csv, import_zip
+
+        try:
+            if args.command == "report":
+                from .activities import activity as find_activity
+                from .report import write_report
+
+                found = find_activity(args.activity)
+                if found is None:
+                    raise LMSError(f"No conozco la actividad «{args.activity}».")
+                print(f"Informe de la clase en {write_report(found.name, course)}")
+            elif args.command == "import":
+                print(import_zip(args.zip, args.activity, course).text())
+            else:
+                path = export_csv(
+                    args.activity, course, args.salida, out_of=args.sobre, progress=print
+                )
+                print(f"Notas para Moodle en {path}")
+        except LMSError as error:
+            print(f"Error: {error}", file=sys.stderr)
+            return 2
         return 0
     try:
         results = grade_class(
