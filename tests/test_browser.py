@@ -15,23 +15,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from kafkalab.distribution import cache_root
-
-from .chromium import Browser, descendants, kill_processes
+from .chromium import Browser
 from .conftest import java_processes_mentioning
+from .jupyter_server import JupyterServer, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +36,6 @@ COURSE = REPO / "course"
 VENV_BIN = Path(sys.prefix) / "bin"
 NOTEBOOK = "00-hola-kafka.md"
 RUN_ALL_TIMEOUT = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def brokers_under(folder: Path) -> list[int]:
@@ -61,18 +51,7 @@ def brokers_under(folder: Path) -> list[int]:
     return found
 
 
-def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"después de {timeout:.0f} s sigue sin pasar: {what}")
-        time.sleep(interval)
-
-
-class Lab:
+class Lab(JupyterServer):
     """A JupyterLab server started from the venv, like `make lab`."""
 
     def __init__(self, base: Path):
@@ -80,94 +59,30 @@ class Lab:
         shutil.copytree(COURSE, self.root)
         self.tmp = base / "tmp"  # the kernel's TMPDIR: its clusters' folders live here
         self.tmp.mkdir()
-        self.home = base / "home"
-        self.home.mkdir()
-        self.port = free_port()
-        self.token = secrets.token_hex(24)
-        self.url = f"http://127.0.0.1:{self.port}"
         bin_dir = subprocess.run(
             [str(VENV_BIN / "kafkalab"), "bin-dir"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
-        env = dict(os.environ)
-        for name in (
-            "JUPYTER_PATH",
-            "JUPYTERLAB_DIR",
-            "JUPYTERLAB_SETTINGS_DIR",
-            "JUPYTERLAB_WORKSPACES_DIR",
-            "KAFKALAB_BACKEND",
-            "KAFKA_BOOTSTRAP_SERVERS",
-            "KAFKALAB_BOOTSTRAP_SERVER",
-        ):
-            env.pop(name, None)
-        env.update(
+        super().__init__(
+            base,
+            "jupyterlab",
+            [
+                str(VENV_BIN / "jupyter"),
+                "lab",
+                "--ip=127.0.0.1",
+                f"--ServerApp.root_dir={self.root}",
+                # window.jupyterapp, to read cell outputs from the notebook's model
+                "--LabApp.expose_app_in_browser=True",
+            ],
+            cwd=self.root,
             # PATH exactly as `make lab` builds it.
-            PATH=f"{bin_dir}:{VENV_BIN}:{os.environ.get('PATH', '')}",
-            HOME=str(self.home),
-            JUPYTER_CONFIG_DIR=str(base / "jupyter" / "config"),
-            JUPYTER_DATA_DIR=str(base / "jupyter" / "data"),
-            JUPYTER_RUNTIME_DIR=str(base / "jupyter" / "runtime"),
-            IPYTHONDIR=str(base / "ipython"),
-            TMPDIR=str(self.tmp),
-            KAFKALAB_CACHE_DIR=str(cache_root()),  # Kafka's jars, downloaded once by setup
+            env={
+                "PATH": f"{bin_dir}:{VENV_BIN}:{os.environ.get('PATH', '')}",
+                "TMPDIR": str(self.tmp),
+            },
         )
-        self.log = base / "jupyterlab.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(VENV_BIN / "jupyter"),
-                    "lab",
-                    "--no-browser",
-                    "--ip=127.0.0.1",
-                    f"--port={self.port}",
-                    "--ServerApp.port_retries=0",
-                    f"--IdentityProvider.token={self.token}",
-                    f"--ServerApp.root_dir={self.root}",
-                    # window.jupyterapp, to read cell outputs from the notebook's model
-                    "--LabApp.expose_app_in_browser=True",
-                    *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
-                ],
-                cwd=self.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def api(self, path: str, method: str = "GET"):
-        request = urllib.request.Request(
-            f"{self.url}{path}",
-            method=method,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else None
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"JupyterLab terminó al arrancar:\n{self.log_tail()}")
-        try:
-            self.api("/api/status")
-        except OSError:
-            return False
-        return True
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        below = descendants(self.process.pid)  # kernels, their console consumers...
-        if self.process.poll() is None:
-            self.process.terminate()  # Jupyter shuts its kernels down, then exits
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        kill_processes(below)
 
 
 @pytest.fixture

@@ -17,13 +17,9 @@ tests/test_grading.py need (chromium, chromium-driver, bubblewrap, socat).
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,7 +27,6 @@ from selenium.webdriver.common.by import By
 
 from autograder.grading import copy_course
 from autograder.sandbox import isolation_problem
-from kafkalab.distribution import cache_root
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
@@ -41,8 +36,9 @@ from tests.fixtures.submissions import (
     write_submission,
 )
 
-from .chromium import Browser, descendants, kill_processes
-from .test_browser import free_port, use_menu, wait_for
+from .chromium import Browser
+from .jupyter_server import JupyterServer, wait_for
+from .test_browser import use_menu
 
 PYTHON = Path(sys.prefix) / "bin" / "python"
 OUTPUT = REPO / "tests" / "output"
@@ -65,80 +61,18 @@ def test_make_instructor_runs_the_instructor_module():
     assert ".venv/bin/python -m autograder.instructor --port=1" in shown, shown
 
 
-class Instructor:
+class Instructor(JupyterServer):
     """The instructor's JupyterLab, started as `make instructor` starts it."""
 
     def __init__(self, base: Path, course: Path):
         self.course = course
-        self.port = free_port()
-        self.token = secrets.token_hex(24)
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("JUPYTER", "KAFKALAB_", "KAFKA_", "VIRTUAL_ENV"))
-        }
-        (base / "home").mkdir()
-        env.update(
-            PATH=BARE_PATH,
-            HOME=str(base / "home"),
-            JUPYTER_CONFIG_DIR=str(base / "jupyter" / "config"),
-            JUPYTER_DATA_DIR=str(base / "jupyter" / "data"),
-            JUPYTER_RUNTIME_DIR=str(base / "jupyter" / "runtime"),
-            IPYTHONDIR=str(base / "ipython"),
-            KAFKALAB_CACHE_DIR=str(cache_root()),  # Kafka's jars, downloaded once by setup
+        super().__init__(
+            base,
+            "instructor",
+            [str(PYTHON), "-m", "autograder.instructor", "--course", str(course)],
+            cwd=REPO,  # where `make instructor` runs
+            env={"PATH": BARE_PATH},
         )
-        self.log = base / "instructor.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(PYTHON),
-                    "-m",
-                    "autograder.instructor",
-                    "--course",
-                    str(course),
-                    "--no-browser",
-                    f"--port={self.port}",
-                    "--ServerApp.port_retries=0",
-                    f"--IdentityProvider.token={self.token}",
-                    *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
-                ],
-                cwd=REPO,  # where `make instructor` runs
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def api(self, path: str):
-        request = urllib.request.Request(
-            f"{self.url}{path}", headers={"Authorization": f"token {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"el servidor del profesor terminó al arrancar:\n{self.tail()}")
-        try:
-            self.api("/api/status")
-        except OSError:
-            return False
-        return True
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        below = descendants(self.process.pid)  # kernels, the grader's brokers...
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        kill_processes(below)
 
 
 @pytest.fixture
@@ -414,6 +348,6 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
         assert "Respuesta escrita (Puntuación: 0.2 / 0.2)" in shown, shown[:2000]
     except BaseException:
         browser.switch_to.default_content()
-        print(f"captura: {screenshot(browser, 'fallo')}\nservidor:\n{instructor.tail()}")
+        print(f"captura: {screenshot(browser, 'fallo')}\nservidor:\n{instructor.log_tail()}")
         raise
     print(f"test_formgrader: {time.monotonic() - began:.0f} s; capturas: {shots}")

@@ -235,7 +235,7 @@ def test_report_shows_scores_checks_incidents_and_seconds(course, graded):
     assert _listed(html, "fallo") == {"se-cae", "sin-entrega"}
     assert "Fallos: kernel caído o error al calificar (2)" in failures
     assert "Kernel caído el kernel murió durante «producir»" in failures
-    assert "Error al calificar" in failures and "No notebooks were matched" in failures
+    assert "Error al calificar" in failures and "no tiene el cuaderno de la actividad" in failures
     signals = _section(html, "manipulacion")
     assert _listed(html, "manipulacion") == {"parchea-comprobaciones", "se-cae"}
     assert "Señales de manipulación (2)" in signals, signals
