@@ -179,7 +179,9 @@ def _read_gradebook(path: Path, name: str, titles: dict, checks: dict, submissio
         for notebook in assignment.notebooks:
             for cell in notebook.grade_cells:
                 checks[cell.name] = Check(
-                    cell.name, titles.get(cell.name, cell.name), float(cell.max_score or 0)
+                    cell.name,
+                    titles.get(cell.name, "Respuesta escrita (se corrige a mano)"),
+                    float(cell.max_score or 0),
                 )
         for graded in assignment.submissions:
             student = graded.student
