@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .activities import ACTIVITIES
 from .notebooks import COURSE_ROOT, convert_sources
+from .records import reports_dir, write_json
 from .sandbox import NOT_ISOLATED, isolation_problem
 
 __all__ = [
@@ -330,7 +331,7 @@ class _Meter:
 
 def results_path(course_root: Path, activity: str) -> Path:
     """The JSON record of the grading runs of ``activity`` (read by the class report)."""
-    return Path(course_root) / "informes" / activity / "calificacion.json"
+    return reports_dir(course_root, activity) / "calificacion.json"
 
 
 def _record_run(settings: _Settings, jobs: int, results: list[GradeResult]) -> None:
@@ -355,10 +356,7 @@ def _record_run(settings: _Settings, jobs: int, results: list[GradeResult]) -> N
         "results": [kept[student] for student in sorted(kept)],
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(record, ensure_ascii=False, indent=1))
-        os.replace(partial, path)
+        write_json(path, record)
     except OSError as error:  # the grades are in the gradebook anyway
         print(f"No se pudo guardar {path}: {error}", file=sys.stderr)
 

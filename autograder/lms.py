@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .activities import ACTIVITIES
 from .activities import activity as find_activity
+from .records import reports_dir, write_json
 
 __all__ = ["ImportReport", "LMSError", "export_csv", "import_zip"]
 
@@ -312,26 +313,14 @@ def _check_course(course_root: Path) -> None:
         raise LMSError(f"{course_root} no es un curso de nbgrader: no tiene nbgrader_config.py.")
 
 
-def _reports(course_root: Path, activity: str) -> Path:
-    return course_root / "informes" / activity
-
-
 def _load_mapping(course_root: Path, activity: str) -> dict[str, dict]:
-    path = _reports(course_root, activity) / "participantes.json"
+    path = reports_dir(course_root, activity) / "participantes.json"
     if not path.is_file():
         return {}
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise LMSError(f"No puedo leer {path}: {error}") from None
-
-
-def _save_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def _gradebook(course_root: Path):
@@ -408,10 +397,10 @@ def import_zip(zip_path: Path, activity: str, course_root: Path) -> ImportReport
             )
             mapping[lms_id] = {"student": student, "name": person.name}
             report.imported.append(entry)
-    reports = _reports(course_root, activity)
-    _save_json(reports / "participantes.json", dict(sorted(mapping.items())))
+    reports = reports_dir(course_root, activity)
+    write_json(reports / "participantes.json", dict(sorted(mapping.items())))
     report.path = reports / "importacion.json"
-    _save_json(report.path, report.to_json())
+    write_json(report.path, report.to_json())
     return report
 
 
@@ -456,7 +445,7 @@ def _store(course_root: Path, activity: str, student: str, data: bytes) -> tuple
         if old == data:
             return UNCHANGED, None
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = _reports(course_root, activity) / "anteriores" / student
+        folder = reports_dir(course_root, activity) / "anteriores" / student
         folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(old).hexdigest()[:8]
         kept = folder / f"{activity}-{stamp}-{digest}.ipynb"
@@ -512,7 +501,7 @@ def export_csv(
     if out_of is not None and not out_of > 0:
         raise LMSError(f"La calificación máxima debe ser mayor que 0, no {out_of:g}.")
     rows, summary = _grade_rows(activity, course_root, out_of)
-    path = Path(path) if path else _reports(course_root, activity) / "notas.csv"
+    path = Path(path) if path else reports_dir(course_root, activity) / "notas.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -37,6 +37,7 @@ from html import escape
 from pathlib import Path
 
 from .activities import activity as find_activity
+from .records import reports_dir
 
 __all__ = ["ClassData", "collect", "report_path", "write_report"]
 
@@ -101,7 +102,7 @@ class ClassData:
 
 
 def report_path(course_root: Path, activity: str) -> Path:
-    return Path(course_root) / "informes" / activity / "informe.html"
+    return reports_dir(course_root, activity) / "informe.html"
 
 
 def _read_json(path: Path) -> dict | None:
@@ -117,7 +118,7 @@ def collect(activity: str, course_root: Path) -> ClassData:
     course_root = Path(course_root)
     spec = find_activity(activity)
     name = spec.name if spec else activity
-    folder = course_root / "informes" / name
+    folder = reports_dir(course_root, name)
     run = _read_json(folder / "calificacion.json") or {}
     imported = _read_json(folder / "importacion.json")
     found: dict[str, Submission] = {}

@@ -17,12 +17,14 @@ from pathlib import Path
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
+from .records import reports_dir
+
 __all__ = ["events_path", "locked_cells", "tamper_signals"]
 
 
 def events_path(course_root: Path, activity: str, student: str) -> Path:
     """Where the grading of one submission records what happened (JSON)."""
-    return Path(course_root) / "informes" / activity / "eventos" / f"{student}.json"
+    return reports_dir(course_root, activity) / "eventos" / f"{student}.json"
 
 
 # Packages whose objects the grader (or the student's view of it) relies on: assigning to

@@ -30,8 +30,6 @@ import ast
 import asyncio
 import contextlib
 import datetime
-import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -45,11 +43,12 @@ from traitlets import Bool, Enum, Integer, default
 
 from . import checks
 from .activities import Activity, Context, activity, failure_lines
+from .records import write_json
 from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
 from .servers import default_pool
 from .signals import events_path, locked_cells, tamper_signals
 
-__all__ = ["TrustedExecute", "events_path", "locked_cells", "tamper_signals"]
+__all__ = ["TrustedExecute"]
 
 _MAX_ANSWER = 500  # characters
 
@@ -420,11 +419,8 @@ def _cell_label(cell, index: int) -> str:
 
 
 def _write_json(path: Path, data: dict, log) -> None:
-    """Write ``data`` atomically (a reader never sees half a file); log, never raise."""
+    """Record ``data``; log, never raise (the grade does not depend on the record)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(data, ensure_ascii=False, indent=1))
-        os.replace(partial, path)
+        write_json(path, data)
     except OSError as error:
         log.warning("could not record %s: %s", path, error)
