@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup lab instructor test test-fast bench bench-class assignments grade lint format clean
+.PHONY: setup lab instructor test test-fast bench bench-ref bench-class assignments grade lint format clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: setup
 	$(BIN)/python benchmarks/docker_vs_local.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/course.py
+
+# Cluster start times of this working tree against commit REF's (default HEAD), alternating.
+bench-ref: setup
+	$(BIN)/python benchmarks/start_vs_ref.py $(or $(REF),HEAD) --backends local docker
 
 # A class of 60 activity-2 submissions, one at a time vs several at once (about 20 minutes).
 bench-class: setup

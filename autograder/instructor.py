@@ -11,7 +11,7 @@ does. It listens on 127.0.0.1 only.
     python -m autograder.instructor [--course DIR] [jupyter lab options, e.g. --port=8890]
 
 This module is the one place that says how: ``make instructor`` runs it, and so does
-``tests/test_formgrader.py``.
+``tests/autograder/test_formgrader.py``.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafkalab import Cluster, ensure_kafka  # noqa: E402
-from kafkalab._training import prepare_class_sharing  # noqa: E402
 from kafkalab.distribution import BROKER_JVM_OPTIONS  # noqa: E402
+from kafkalab.training import prepare_class_sharing  # noqa: E402
 
 # kafka-run-class.sh / kafka-server-start.sh defaults of Apache Kafka 4.x.
 STOCK_OPTIONS = [
@@ -67,7 +67,7 @@ def _rss_mb(cluster: Cluster) -> float:
 
 def _measure(brokers: int, argfile: Path | None) -> tuple[float, float]:
     began = time.perf_counter()
-    cluster = Cluster.start(brokers, progress=False, _jvm_argfile=argfile)
+    cluster = Cluster.start(brokers, progress=False, jvm_argfile=argfile)
     elapsed = time.perf_counter() - began
     try:
         time.sleep(1)

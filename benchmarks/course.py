@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.notebooks import COURSE, execute_notebook, last_run_seconds  # noqa: E402
+from tests.support.notebooks import COURSE, execute_notebook, last_run_seconds  # noqa: E402
 
 
 def main() -> int:

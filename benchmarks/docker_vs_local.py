@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafkalab import Cluster  # noqa: E402
-from kafkalab._docker import DockerUnavailableError, docker_client  # noqa: E402
-from kafkalab.errors import KafkaLabError  # noqa: E402
+from kafkalab.docker_engine import docker_client  # noqa: E402
+from kafkalab.errors import DockerUnavailableError, KafkaLabError  # noqa: E402
 
 
 def _vm_rss_mb(pid: int | None) -> float:

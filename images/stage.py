@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from kafkalab.distribution import TOOLS, ensure_kafka  # noqa: E402
-from kafkalab.ferretdb import ensure_ferretdb  # noqa: E402
+from kafkalab.mongo.ferretdb import ensure_ferretdb  # noqa: E402
 
 _TOOL_SCRIPT = """\
 #!/bin/sh

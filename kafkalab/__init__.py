@@ -9,9 +9,9 @@ In a notebook: ``cluster = kafkalab.start_cluster(brokers=3)``, then ``%kafka ..
 """
 
 from . import kafka_python_fix
-from .cluster import Broker, Cluster, CommandResult
 from .distribution import Distribution, ensure_kafka
 from .errors import KafkaLabError
+from .kafka import Broker, Cluster, CommandResult
 from .mongo import Mongo
 from .notebook import (
     current_cluster,

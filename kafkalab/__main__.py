@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._training import prepare_class_sharing
 from .distribution import ensure_kafka
 from .errors import KafkaLabError
 from .kafka_python_fix import install_startup_hook
 from .mongo import choose_local_server
+from .training import prepare_class_sharing
 
 
 def main(argv: list[str] | None = None) -> int:

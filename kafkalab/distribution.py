@@ -191,21 +191,14 @@ class Distribution:
 
     def tool(self, name: str) -> Path:
         """The launch script of a Kafka CLI tool, e.g. ``tool("kafka-topics.sh")``."""
-        if not name.endswith(".sh"):
-            name += ".sh"
-        if name not in TOOLS and name != "kafka-server-start.sh":
-            known = ", ".join(sorted([*TOOLS, "kafka-server-start.sh"]))
-            raise KafkaLabError(
-                f"No conozco la herramienta «{name}». Las disponibles son: {known}."
-            )
-        return self.bin_dir / name
+        return self.bin_dir / (name if name.endswith(".sh") else f"{name}.sh")
 
     def archive(self, kind: str) -> Path:
         """The class archive for ``kind`` ("broker" or "tools") with this Java.
 
         Java 25 and newer: one AOT cache (JEP 483/514) per kind, recorded by a training run.
         Java 17 to 24: one static AppCDS archive shared by brokers and tools, dumped from
-        the classes both loaded during training (see :mod:`kafkalab._training`).
+        the classes both loaded during training (see :mod:`kafkalab.training`).
         """
         if self.java.supports_aot_cache:
             return self.home / "cds" / f"{kind}-java{self.java.major}.aot"
@@ -253,6 +246,28 @@ class Distribution:
         env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", "")])
         env["KAFKALAB_JAVA"] = str(self.java.executable)
         return env
+
+    def run_tool(
+        self, tool: str, args: Sequence[str], *, input: str | None, timeout: float
+    ) -> tuple[int | None, str, str]:
+        """Run a CLI tool here: ``(exit code, stdout, stderr)``, the code None when it was
+        stopped after ``timeout`` seconds."""
+        try:
+            done = subprocess.run(
+                [str(self.tool(tool)), *args],
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=self.tool_environment(),
+            )
+        except subprocess.TimeoutExpired as expired:
+            said = [
+                text.decode(errors="replace") if isinstance(text, bytes) else text or ""
+                for text in (expired.stdout, expired.stderr)
+            ]
+            return None, *said
+        return done.returncode, done.stdout, done.stderr
 
     def bootstrap_checkpoint(self) -> Path:
         """The bootstrap metadata checkpoint that ``kafka-storage.sh format`` writes.
@@ -380,7 +395,7 @@ def _write_if_changed(path: Path, content: str, *, executable: bool = False) -> 
 
 
 @contextlib.contextmanager
-def _install_lock(path: Path):
+def install_lock(path: Path):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a")  # noqa: SIM115 - closed below
@@ -449,7 +464,7 @@ def _download(jar: Jar, repository: str, target: Path, bar) -> None:
 
 
 def _ensure_jars(
-    lock: Lock, libs: Path, *, progress: bool, verify: bool
+    lock: Lock, libs: Path, *, progress: bool, verify: bool, download: bool = True
 ) -> tuple[list[Path], bool]:
     """Download missing or damaged jars; return the class path in lock order and whether
     any jar was (re)downloaded."""
@@ -463,6 +478,8 @@ def _ensure_jars(
         if not intact:
             path.unlink(missing_ok=True)
             missing.append(jar)
+    if missing and not download:
+        raise DownloadError(f"Kafka {lock.kafka_version} no está descargado en {libs}.")
     if missing:
         repository = os.environ.get("KAFKALAB_MAVEN_REPOSITORY") or lock.repository
         total = sum(jar.size for jar in missing)
@@ -486,8 +503,10 @@ def ensure_kafka(
     progress: bool = True,
     cache_dir: Path | None = None,
     lock_file: Path | None = None,
+    download: bool = True,
 ) -> Distribution:
-    """Return a runnable Kafka, downloading and verifying it on first use.
+    """Return a runnable Kafka, downloading and verifying it on first use (``download``
+    False: raise DownloadError instead of downloading).
 
     Args:
         version: Kafka version; default ``$KAFKA_VERSION`` or DEFAULT_KAFKA_VERSION.
@@ -519,8 +538,10 @@ def ensure_kafka(
             )
         lock = Lock.load(lock_path)
         home = root / f"kafka-{lock.kafka_version}"
-        with _install_lock(root / f".kafka-{lock.kafka_version}.lock"):
-            jars, changed = _ensure_jars(lock, home / "libs", progress=progress, verify=True)
+        with install_lock(root / f".kafka-{lock.kafka_version}.lock"):
+            jars, changed = _ensure_jars(
+                lock, home / "libs", progress=progress, verify=True, download=download
+            )
             if changed:
                 # Class archives remember the jars they were made from.
                 shutil.rmtree(home / "cds", ignore_errors=True)
@@ -542,7 +563,7 @@ def _from_kafka_home(kafka_home: Path, root: Path, java: Java) -> Distribution:
     version = clients[0].name.removeprefix("kafka-clients-").removesuffix(".jar")
     tag = hashlib.sha256(str(kafka_home.resolve()).encode()).hexdigest()[:10]
     home = root / f"kafka-home-{version}-{tag}"
-    with _install_lock(root / f".kafka-home-{tag}.lock"):
+    with install_lock(root / f".kafka-home-{tag}.lock"):
         distribution = Distribution(version, home, jars, java, kafka_home=kafka_home)
         distribution.write_launchers()
     return distribution

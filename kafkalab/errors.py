@@ -16,7 +16,14 @@ __all__ = [
     "BrokerStartError",
     "UnknownBrokerError",
     "CommandError",
+    "DockerUnavailableError",
+    "MongoError",
+    "MongoStartError",
+    "FerretDBError",
     "explain_kafka_output",
+    "failure_message",
+    "kafka_said",
+    "JAVA_FRAME",
 ]
 
 
@@ -61,6 +68,22 @@ class CommandError(KafkaLabError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class DockerUnavailableError(KafkaLabError):
+    title = "Docker no disponible"
+
+
+class MongoError(KafkaLabError):
+    title = "MongoDB no disponible"
+
+
+class MongoStartError(MongoError):
+    title = "MongoDB no arrancó"
+
+
+class FerretDBError(KafkaLabError):
+    title = "FerretDB no disponible"
 
 
 _LEGAL_TOPIC = "letras ASCII (a-z, A-Z), dígitos (0-9), punto (.), guion bajo (_) y guion (-)"
@@ -113,12 +136,61 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"Invalid topics?: \[?(?P<name>[^\]\n]*)"),
         "El topic «{name}» no es un nombre válido: solo admite " + _LEGAL_TOPIC + ".",
     ),
+    # Options from older tutorials that Kafka 4 no longer has, then any unknown option.
     (
-        re.compile(r"Timed out waiting for a node assignment|Timed out waiting to send"),
-        "Kafka no respondió a tiempo: ¿están parados los brokers? Mira el estado del "
-        "clúster (print(cluster)) y arranca los que falten.",
+        re.compile(r"(?m)^zookeeper is not a recognized option"),
+        "La opción --zookeeper ya no existe: las herramientas hablan con los brokers "
+        "(--bootstrap-server) desde Kafka 3.0, y Kafka 4 ni siquiera usa ZooKeeper (solo "
+        "KRaft). Quita «--zookeeper HOST:2181»: en el curso, --bootstrap-server se añade solo.",
+    ),
+    (
+        re.compile(r"(?m)^broker-list is not a recognized option"),
+        "La opción --broker-list se quitó en Kafka 4: usa --bootstrap-server (en el curso "
+        "se añade solo, así que basta con quitar «--broker-list HOST:PUERTO»).",
+    ),
+    (
+        re.compile(r"(?m)^(?P<option>[\w.-]+) is not a recognized option"),
+        "La herramienta no conoce la opción --{option}. Revisa cómo se escribe, o mira las "
+        "opciones que sí tiene con --help (puede que venga de un tutorial de otra versión).",
+    ),
+    (
+        re.compile(r'Missing required argument "\[(?P<option>[^\]]+)\]"'),
+        "Falta la opción obligatoria --{option}.",
+    ),
+    (
+        re.compile(r"Option \[(?P<option>[^\]]+)\] takes one of these options: (?P<choices>.+)"),
+        "La opción --{option} necesita también una de estas: {choices}.",
+    ),
+    (
+        re.compile(r"The partitions must be greater than 0"),
+        "El número de particiones debe ser 1 o más: escribe, por ejemplo, --partitions 3.",
+    ),
+    (
+        re.compile(r"The replication factor must be between 1 and (?P<max>\d+)"),
+        "El factor de replicación debe ser 1 o más (y no mayor que el número de brokers): "
+        "escribe, por ejemplo, --replication-factor 1.",
+    ),
+    (
+        re.compile(r"Cannot parse argument '(?P<value>[^']*)' of option (?P<option>[\w.-]+)"),
+        "«{value}» no vale como valor de --{option}: tiene que ser un número entero.",
+    ),
+    (
+        re.compile(
+            r"currently has (?P<now>\d+) partition\(s\); (?P<asked>-?\d+) would not be an increase"
+        ),
+        "Un topic no puede perder particiones: tiene {now} y has pedido {asked}. Solo se puede "
+        "aumentar su número (si necesitas menos, crea otro topic).",
+    ),
+    (
+        re.compile(r"Invalid value (?P<value>\S+) for configuration (?P<name>[\w.]+)"),
+        "El valor {value} no es válido para {name}: la salida de Kafka dice qué admite.",
     ),
 ]
+
+
+def _option_list(text: str) -> str:
+    """joptsimple's ``[group], [all-groups]`` as ``--group, --all-groups``."""
+    return re.sub(r"\[([\w.-]+)\]", r"--\1", text.strip())
 
 
 def explain_kafka_output(text: str) -> str | None:
@@ -126,5 +198,46 @@ def explain_kafka_output(text: str) -> str | None:
     for pattern, template in _EXPLANATIONS:
         match = pattern.search(text)
         if match:
-            return template.format(**match.groupdict())
+            values = match.groupdict()
+            if "choices" in values:
+                values["choices"] = _option_list(values["choices"])
+            return template.format(**values)
     return None
+
+
+# Java stack frames, and the usage table a tool prints after a wrong option.
+JAVA_FRAME = re.compile(r"^\t(at |\.\.\. \d+ more)")
+_USAGE_TABLE = re.compile(r"^Option\s+Description\s*$")
+
+
+def kafka_said(output: str, lines: int = 12) -> str:
+    """The last ``lines`` lines of a tool's output that a learner can read: no Java stack
+    frames and no usage table."""
+    kept: list[str] = []
+    for line in output.splitlines():
+        if _USAGE_TABLE.match(line):
+            break
+        if not JAVA_FRAME.match(line):
+            kept.append(line)
+    return "\n".join(kept[-lines:]).strip()
+
+
+def failure_message(
+    tool: str, returncode: int | None, output: str, *, timeout: float = 0, quote: bool = True
+) -> str:
+    """What to tell a learner about a failed Kafka CLI call: what happened, what it means in
+    Spanish when the failure is a known one, and (``quote``) Kafka's own words.
+
+    ``returncode`` None means the tool was stopped after ``timeout`` seconds.
+    """
+    if returncode is None:
+        return (
+            f"{tool} no terminó en {timeout:g} s y se ha detenido. Un consumidor de consola "
+            "espera mensajes para siempre: añade --max-messages N o --timeout-ms MS."
+        )
+    message = f"{tool} terminó con código {returncode}."
+    explanation = explain_kafka_output(output)
+    if explanation:
+        message += f"\n{explanation}"
+    said = kafka_said(output) if quote else ""
+    return message + (f"\nSalida de Kafka:\n{said}" if said else "")

@@ -12,26 +12,17 @@ magics or ``!kafka-topics.sh``) and plain kafka-python.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._pictures import ClusterPicture, GroupPicture, picture_cluster, picture_group
-from ._widgets import ConsoleConsumers, Quiz, _in_ipython, stop_consumers_of
-from .cluster import Cluster, CommandResult
-from .errors import CommandError, KafkaLabError, explain_kafka_output
-
-__all__ = [
-    "start_cluster",
-    "current_cluster",
-    "watch_consumers",
-    "show_cluster",
-    "show_group",
-    "quiz",
-    "load_ipython_extension",
-]
+from .errors import JAVA_FRAME, CommandError, KafkaLabError, failure_message
+from .kafka import Cluster, CommandResult
+from .pictures import ClusterPicture, GroupPicture, picture_cluster, picture_group
+from .widgets import ConsoleConsumers, Quiz, in_ipython
 
 _current: Cluster | None = None
 
@@ -56,15 +47,37 @@ def start_cluster(brokers: int = 1, **options) -> Cluster:
     global _current
     previous, _current = _current, None
     if previous is not None:
-        stop_consumers_of(previous)
-        previous.close()
+        previous.close()  # and the live consumers reading from it
     options.setdefault("progress", True)
     cluster = Cluster.start(brokers, **options)
+    _publish_environment(cluster)
     _current = cluster
-    shell = _in_ipython()
+    shell = in_ipython()
     if shell is not None:
         load_ipython_extension(shell)
     return cluster
+
+
+def _publish_environment(cluster: Cluster) -> None:
+    """Let ``!kafka-topics.sh ...`` in the notebook find the tools (PATH) and this cluster
+    (``KAFKALAB_BOOTSTRAP_SERVER``, read by the launch scripts); undone when it closes."""
+    published = {"KAFKALAB_BOOTSTRAP_SERVER": cluster.bootstrap_servers}
+    if cluster.distribution is not None:
+        tools = cluster.distribution.tool_environment()
+        published |= {name: tools[name] for name in ("PATH", "KAFKALAB_JAVA")}
+    saved = {name: os.environ.get(name) for name in published}
+    os.environ.update(published)
+
+    def restore() -> None:
+        for name, value in saved.items():
+            if os.environ.get(name) != published[name]:
+                continue  # changed since by someone else: theirs to keep
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+    cluster.on_close(restore)
 
 
 def current_cluster() -> Cluster:
@@ -78,8 +91,6 @@ def current_cluster() -> Cluster:
 
 
 # --- magics -----------------------------------------------------------------------------------
-
-_JAVA_FRAME = re.compile(r"^\t(at |\.\.\. \d+ more)")
 
 
 def kafka_magic(line: str) -> None:
@@ -101,16 +112,14 @@ def _print_result(result: CommandResult) -> None:
     if failed:
         # Java stack frames say nothing to a learner; Kafka's own sentence stays.
         stderr = "".join(
-            line for line in stderr.splitlines(keepends=True) if not _JAVA_FRAME.match(line)
+            line for line in stderr.splitlines(keepends=True) if not JAVA_FRAME.match(line)
         )
     if stderr:
         sys.stderr.write(stderr)
     if failed:
         tool = Path(result.args[0]).name if result.args else "El comando"
-        explanation = explain_kafka_output(result.output)
-        message = f"{tool} terminó con código {result.returncode}."
-        if explanation:
-            message += f"\n{explanation}"
+        # Kafka's own words are printed above; only what they mean is added.
+        message = failure_message(tool, result.returncode, result.output, quote=False)
         if stderr and not stderr.endswith("\n"):
             message = "\n" + message
         sys.stderr.write(message + "\n")

@@ -21,9 +21,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .distribution import Distribution, _install_lock
-
-__all__ = ["prepare_class_sharing"]
+from .distribution import Distribution, install_lock
 
 # What a student does most: create and describe topics, produce and consume, look at groups.
 _TRAINING = [
@@ -53,7 +51,7 @@ def prepare_class_sharing(distribution: Distribution, *, progress: bool = False)
         return False
     folder = distribution.home / "cds"
     folder.mkdir(parents=True, exist_ok=True)
-    with _install_lock(folder / ".lock"):
+    with install_lock(folder / ".lock"):
         if distribution.class_sharing_ready():
             return False
         with tempfile.TemporaryDirectory(prefix="kafkalab-cds-") as scratch:
@@ -63,14 +61,14 @@ def prepare_class_sharing(distribution: Distribution, *, progress: bool = False)
 
 
 def _record(distribution: Distribution, scratch: Path, *, progress: bool) -> None:
-    from .cluster import Cluster  # cluster imports distribution; avoid a cycle
+    from .kafka import Cluster  # kafka imports distribution; avoid a cycle
 
     aot = distribution.java.supports_aot_cache
     if aot:
         broker_options = [f"-XX:AOTCacheOutput={scratch / 'broker.aot'}"]
     else:
         broker_options = [f"-XX:DumpLoadedClassList={scratch / 'broker.classlist'}"]
-    cluster = Cluster.start(1, progress=progress, _jvm_options=broker_options)
+    cluster = Cluster.start(1, progress=progress, jvm_options=broker_options)
     try:
         for index, (command, stdin) in enumerate(_TRAINING):
             if aot:

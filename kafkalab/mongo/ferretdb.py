@@ -28,28 +28,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from .distribution import _install_lock, cache_root
-from .errors import KafkaLabError
-
-__all__ = [
-    "FERRETDB_VERSION",
-    "FERRETDB_MODULE",
-    "FerretDBError",
-    "ensure_ferretdb",
-    "find_ferretdb",
-    "cached_ferretdb",
-    "ferretdb_command",
-]
+from ..distribution import cache_root, install_lock
+from ..errors import FerretDBError
+from ..processes import log_tail
 
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_ENV = "KAFKALAB_FERRETDB"
 MIN_GO = (1, 21)  # oldest Go that fetches the toolchain FerretDB's go.mod asks for (1.24)
 BUILD_TIMEOUT = 30 * 60
-
-
-class FerretDBError(KafkaLabError):
-    title = "FerretDB no disponible"
 
 
 def cached_ferretdb() -> Path:
@@ -99,7 +86,7 @@ def ensure_ferretdb(*, progress: bool = True) -> Path:
     if found is not None:
         return found
     target = cached_ferretdb()
-    with _install_lock(cache_root() / f".ferretdb-{FERRETDB_VERSION}.lock"):
+    with install_lock(cache_root() / f".ferretdb-{FERRETDB_VERSION}.lock"):
         if target.is_file() and os.access(target, os.X_OK):
             return target  # another process built it while we waited
         for leftover in cache_root().glob(".ferretdb-build-*"):
@@ -172,7 +159,8 @@ def _build(target: Path, *, progress: bool) -> None:
         )
         if _major_version(str(built)) != 1:
             raise FerretDBError(
-                "FerretDB se compiló pero no arranca. Últimas líneas del registro:\n" + _tail(log)
+                "FerretDB se compiló pero no arranca. Últimas líneas del registro:\n"
+                + log_tail(log, 25)
             )
         if target.parent.exists():
             shutil.rmtree(target.parent)  # a broken leftover: we hold the lock
@@ -246,7 +234,7 @@ def _run_logged(
         except subprocess.TimeoutExpired:
             raise FerretDBError(
                 f"La compilación de FerretDB no terminó en {BUILD_TIMEOUT // 60} minutos y se "
-                f"ha detenido. Últimas líneas:\n{_tail(log)}"
+                f"ha detenido. Últimas líneas:\n{log_tail(log, 25)}"
             ) from None
     if capture:
         with open(log, "ab") as handle:
@@ -256,7 +244,7 @@ def _run_logged(
     if completed.returncode != 0:
         raise FerretDBError(
             f"No se pudo compilar FerretDB {FERRETDB_VERSION} con Go (código "
-            f"{completed.returncode}). Últimas líneas del registro:\n{_tail(log)}"
+            f"{completed.returncode}). Últimas líneas del registro:\n{log_tail(log, 25)}"
         )
     return ""
 
@@ -306,11 +294,3 @@ def _remove_tree(root: Path) -> None:
     with contextlib.suppress(OSError):
         _make_writable(root)
     shutil.rmtree(root, ignore_errors=True)
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    with contextlib.suppress(OSError):
-        text = path.read_text(errors="replace").splitlines()
-        if text:
-            return "\n".join(text[-lines:])
-    return "(sin registros)"

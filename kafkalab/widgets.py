@@ -17,10 +17,9 @@ import time
 import weakref
 from collections.abc import Sequence
 
-from .cluster import GUARD, Cluster
-from .errors import KafkaLabError, explain_kafka_output
-
-__all__ = ["ConsoleConsumers", "Quiz", "stop_consumers_of"]
+from .errors import KafkaLabError, failure_message
+from .kafka.base import Cluster
+from .processes import kill_guarded, spawn_guarded, stop_guarded
 
 # Lines a console consumer prints that are not messages: Kafka's routine notices and its
 # closing summary (dropped), and log lines (kept aside: they explain a consumer that died).
@@ -30,24 +29,17 @@ _ROUTINE = re.compile(
     r"|Processed a total of \d+ messages)"
 )
 _LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,.]+\] (TRACE|DEBUG|INFO|WARN|ERROR) ")
-_INVALID_TOPICS = re.compile(r"InvalidTopicException: Invalid topics: \[([^\]]*)\]")
 _SHOWN_LINES = 200  # per pane; lines() still returns every message
 _REFRESH_SECONDS = 0.2
 
-_running: weakref.WeakSet[ConsoleConsumers] = weakref.WeakSet()
 
-
-def _in_ipython():
+def in_ipython():
     """The running IPython shell, or None (without importing IPython when it is not loaded)."""
     if "IPython" not in sys.modules:
         return None
     from IPython import get_ipython
 
     return get_ipython()
-
-
-def _cluster_closed(cluster: Cluster) -> bool:
-    return cluster.closed
 
 
 def _terminate(processes: list[subprocess.Popen], grace: float) -> None:
@@ -61,29 +53,7 @@ def _terminate(processes: list[subprocess.Popen], grace: float) -> None:
                 process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     for process in processes:
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0))
-        except subprocess.TimeoutExpired:
-            _kill(process)
-        with contextlib.suppress(OSError, ValueError):
-            process.stdin.close()
-
-
-def _kill(process: subprocess.Popen) -> None:
-    # SIGUSR1 makes the guard kill the JVM at once and exit (see _guard.py).
-    if process.poll() is None:
-        with contextlib.suppress(OSError):
-            process.send_signal(signal.SIGUSR1)
-        process.wait()
-    with contextlib.suppress(OSError, ValueError):
-        process.stdin.close()
-
-
-def stop_consumers_of(cluster: Cluster) -> None:
-    """Kill, without waiting for commits, every watcher reading from ``cluster``."""
-    for watcher in list(_running):
-        if watcher.cluster is cluster:
-            watcher._kill_all()
+        stop_guarded(process, max(deadline - time.monotonic(), 0))
 
 
 class ConsoleConsumers:
@@ -164,7 +134,7 @@ class ConsoleConsumers:
 
     def start(self, *, timeout: float = 30) -> ConsoleConsumers:
         """Start the processes; return once each one has partitions (or after ``timeout``)."""
-        if _cluster_closed(self.cluster):
+        if self.cluster.closed:
             raise KafkaLabError("El clúster ya está cerrado: arranca otro con start_cluster().")
         distribution = self.cluster.distribution
         if distribution is None:
@@ -179,24 +149,14 @@ class ConsoleConsumers:
         environment = distribution.tool_environment()
         for index in range(self.count):
             tool, *arguments = self.command(index)
-            process = subprocess.Popen(
+            process = spawn_guarded(
                 [
-                    sys.executable,
-                    "-I",
-                    "-S",
-                    str(GUARD),
-                    "-",
-                    "--",
                     str(distribution.tool(tool)),
                     "--bootstrap-server",
                     self.cluster.bootstrap_servers,
                     *arguments,
                 ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
                 env=environment,
-                start_new_session=True,
             )
             self._processes.append(process)
             for stream, is_output in ((process.stdout, True), (process.stderr, False)):
@@ -205,7 +165,8 @@ class ConsoleConsumers:
                 )
                 reader.start()
                 self._threads.append(reader)
-        _running.add(self)
+        # Consumers of a closed cluster have nothing left to read: they go with it.
+        self.cluster.on_close(self._kill_all)
         with self._condition:
             self._dirty.update(range(self.count))
         threading.Thread(target=self._housekeep, daemon=True).start()
@@ -257,19 +218,10 @@ class ConsoleConsumers:
         for thread in self._threads:
             thread.join(timeout=5)
         output = "\n".join(self._notes[index] + self._lines[index])
-        explanation = explain_kafka_output(output)
-        invalid = _INVALID_TOPICS.search(output)
-        if explanation is None and invalid:
-            explanation = (
-                f"El nombre de topic «{invalid.group(1)}» no es válido: solo admite letras ASCII "
-                "(a-z, A-Z), dígitos (0-9), punto (.), guion bajo (_) y guion (-). Quita tildes, "
-                "eñes y espacios."
-            )
-        kafka_said = "\n".join(line for line in output.splitlines() if not line.startswith("\tat "))
+        tool = "kafka-console-consumer.sh"
         raise KafkaLabError(
-            f"El consumidor {index + 1} (kafka-console-consumer.sh) se detuvo nada más arrancar.\n"
-            + (f"{explanation}\n" if explanation else "")
-            + f"Salida de Kafka:\n{kafka_said[-2000:]}"
+            f"El consumidor {index + 1} ({tool}) se detuvo nada más arrancar.\n"
+            + failure_message(tool, self._processes[index].returncode, output)
         )
 
     # --- reading --------------------------------------------------------------------
@@ -293,12 +245,9 @@ class ConsoleConsumers:
 
     def _housekeep(self) -> None:
         while True:
-            if _cluster_closed(self.cluster) and self.running:
-                self._kill_all()
             finished = not self.running and not any(t.is_alive() for t in self._threads)
             self._refresh()
             if finished:
-                _running.discard(self)
                 return
             time.sleep(_REFRESH_SECONDS)
 
@@ -344,13 +293,12 @@ class ConsoleConsumers:
     def _kill_all(self) -> None:
         self._mark_signalled()
         for process in self._processes:
-            _kill(process)
+            kill_guarded(process)
         self._finish()
 
     def _finish(self) -> None:
         for thread in self._threads:
             thread.join(timeout=5)
-        _running.discard(self)
         with self._condition:
             self._dirty.update(range(self.count))
         self._refresh()
@@ -445,7 +393,7 @@ class ConsoleConsumers:
 
     def display(self) -> None:
         """Show the live panes (in IPython/Jupyter; elsewhere nothing happens)."""
-        if _in_ipython() is None:
+        if in_ipython() is None:
             return
         from IPython.display import display
 

@@ -10,9 +10,7 @@ import contextlib
 import html
 from dataclasses import dataclass, field
 
-from .cluster import _STATE_ES, Cluster
-
-__all__ = ["ClusterPicture", "GroupPicture", "picture_cluster", "picture_group"]
+from .kafka.base import STATE_NAMES, Broker, Cluster
 
 _ADMIN_TIMEOUT_MS = 5000
 _UNKNOWN_TOPIC = 3  # Kafka's UNKNOWN_TOPIC_OR_PARTITION error code
@@ -56,7 +54,7 @@ def _connect(cluster: Cluster, problems: list[str]):
     """An admin client on the running brokers, or None with the reason added to problems."""
     from kafka.errors import KafkaError
 
-    servers = _reachable_servers(cluster)
+    servers = cluster.reachable_servers()
     if not servers:
         problems.append(
             "No hay ningún broker en marcha: arranca alguno con cluster.start_broker(ID)."
@@ -67,33 +65,6 @@ def _connect(cluster: Cluster, problems: list[str]):
     except (KafkaError, OSError) as error:
         problems.append(f"No se pudo conectar con el clúster: {error}")
         return None
-
-
-def _reachable_servers(cluster: Cluster) -> list[str]:
-    if cluster.backend == "external":
-        return cluster.bootstrap_servers.split(",")
-    return [broker.address for broker in cluster.brokers if _alive(broker)]
-
-
-def _crash_code(broker) -> int | None:
-    """Exit code of a broker's JVM (local) or container (docker) that has ended, else None."""
-    if _is_docker_broker(broker):
-        return broker.exit_code()
-    if broker.process is not None:
-        return broker.process.poll()
-    return None
-
-
-def _is_docker_broker(broker) -> bool:
-    return hasattr(broker, "container")  # a DockerBroker: no process of ours
-
-
-def _alive(broker) -> bool:
-    if broker.state != "running":
-        return False
-    if _is_docker_broker(broker):
-        return broker.exit_code() is None
-    return broker.process is not None and broker.process.poll() is None
 
 
 def _e(value: object) -> str:
@@ -281,38 +252,30 @@ def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPictur
     """Ask the live cluster for its brokers, controllers and partitions."""
     from kafka.errors import KafkaError
 
-    brokers = [
-        BrokerView(
-            node_id=b.node_id,
-            address=b.address,
-            state=_broker_state(b),
-            running=_alive(b),
-            controller=b.controller,
-        )
+    brokers = {
+        b.node_id: BrokerView(b.node_id, b.address, _broker_state(b), b.alive, b.controller)
         for b in cluster.brokers
-    ]
-    version = (
-        cluster.distribution.version
-        if cluster.distribution is not None
-        else getattr(cluster, "kafka_version", "?")
-    )
-    picture = ClusterPicture(version, brokers, [])
+    }
+    picture = ClusterPicture(cluster.kafka_version, list(brokers.values()), [])
     admin = _connect(cluster, picture.problems)
     if admin is None:
         return picture
     try:
-        if cluster.backend == "external":
-            described = admin.describe_cluster()
-            picture.brokers = [
-                BrokerView(
-                    node_id=b["broker_id"],
-                    address=f"{b['host']}:{b['port']}",
-                    state="aislado (fenced)" if b.get("is_fenced") else "en marcha",
-                    running=not b.get("is_fenced"),
-                    controller=False,
-                )
-                for b in sorted(described["brokers"], key=lambda b: b["broker_id"])
-            ]
+        # What the cluster itself says now: brokers it has that we did not start (an
+        # external cluster's), and fenced ones.
+        with contextlib.suppress(KafkaError, OSError):
+            described = {b["broker_id"]: b for b in admin.describe_cluster()["brokers"]}
+            for node_id, b in described.items():
+                address = f"{b['host']}:{b['port']}"
+                view = brokers.setdefault(node_id, BrokerView(node_id, address, "", True, False))
+                if b.get("is_fenced") and view.running:
+                    view.state, view.running = "aislado (fenced)", False
+                elif not view.state:
+                    view.state = "en marcha"
+            for node_id, view in brokers.items():
+                if view.running and node_id not in described:
+                    view.state, view.running = "sin registrar", False
+            picture.brokers = [brokers[node_id] for node_id in sorted(brokers)]
         with contextlib.suppress(KafkaError, OSError, KeyError, IndexError):
             quorum = admin.describe_metadata_quorum()["topics"][0]["partitions"][0]
             voters = {voter["replica_id"] for voter in quorum["current_voters"]}
@@ -357,12 +320,12 @@ def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPictur
     return picture
 
 
-def _broker_state(broker) -> str:
+def _broker_state(broker: Broker) -> str:
     if broker.state in ("running", "starting"):
-        code = _crash_code(broker)
+        code = broker.exit_code()
         if code is not None:
             return f"caído (código {code})"
-    return _STATE_ES.get(broker.state, broker.state)
+    return STATE_NAMES.get(broker.state, broker.state)
 
 
 # --- a consumer group --------------------------------------------------------------------
