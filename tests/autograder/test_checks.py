@@ -9,7 +9,6 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 import autograder
-from kafkalab import Cluster
 
 
 @pytest.fixture
@@ -124,23 +123,3 @@ def test_checks_fail_fast_when_no_cluster_answers(monkeypatch):
     with pytest.raises(AssertionError, match="No puedo conectar con Kafka"):
         autograder.check_topic("x")
     assert time.monotonic() - began < 30
-
-
-def test_external_backend_attaches_and_leaves_the_cluster_alone(cluster3, monkeypatch, topic):
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", cluster3.bootstrap_servers)
-    attached = Cluster.start(brokers=3, progress=False)
-    assert attached.backend == "external"
-    assert attached.bootstrap_servers == cluster3.bootstrap_servers
-    assert "externo" in repr(attached)
-    cluster3.run(f"kafka-topics.sh --create --topic {topic}-ajeno")
-    attached.run(f"kafka-topics.sh --create --topic {topic}")
-    with pytest.raises(Exception, match="externo"):
-        attached.stop_broker(1)
-    attached.close()
-    # Closing an attached cluster stops nothing and deletes only what it created.
-    deadline = time.monotonic() + 15
-    while topic in (listed := cluster3.run("kafka-topics.sh --list").stdout.split()):
-        assert time.monotonic() < deadline, f"{topic} was not deleted"
-        time.sleep(0.2)
-    assert f"{topic}-ajeno" in listed
-    assert all(b.state == "running" for b in cluster3.brokers)

@@ -11,8 +11,8 @@ folder) work; one Autograde click grades the activity 2 submission (trusted and 
 as on the command line) and shows its score; its written answer is graded by hand and read
 back from the page and from the gradebook; Generate Feedback writes the Spanish feedback.
 
-Screenshots go to tests/output/formgrader-*.png. Needs what tests/test_browser.py and
-tests/test_grading.py need (chromium, chromium-driver, bubblewrap, socat).
+Screenshots go to tests/output/formgrader-*.png. Needs what tests/course/test_browser.py
+and tests/autograder/test_grading.py need (chromium, chromium-driver, bubblewrap, socat).
 """
 
 from __future__ import annotations
@@ -31,17 +31,16 @@ from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
     ACTIVITY3,
-    REPO,
     SUBMISSIONS,
     write_submission,
 )
-
-from .chromium import Browser
-from .jupyter_server import JupyterServer, wait_for
-from .test_browser import use_menu
+from tests.support.chromium import headless_chromium
+from tests.support.jupyter_server import JupyterServer, serving
+from tests.support.jupyterlab import use_menu
+from tests.support.kafka import wait_for
+from tests.support.paths import REPO, output_file
 
 PYTHON = Path(sys.prefix) / "bin" / "python"
-OUTPUT = REPO / "tests" / "output"
 STUDENT = "ana"
 AUTOGRADE_TIMEOUT = 300.0
 # As a shell where no virtualenv is activated: the server must find alembic, nbgrader and
@@ -88,21 +87,15 @@ def course(tmp_path) -> Path:
 
 @pytest.fixture
 def instructor(tmp_path, course):
-    server = Instructor(tmp_path, course)
-    try:
-        wait_for(server.ready, 90, "el servidor del profesor responde en /api/status")
+    answering = "el servidor del profesor responde en /api/status"
+    with serving(Instructor(tmp_path, course), 90, answering) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def browser(tmp_path, instructor):
-    chromium = Browser(tmp_path)
-    try:
-        yield chromium.driver
-    finally:
-        chromium.quit()
+    with headless_chromium(tmp_path) as driver:
+        yield driver
 
 
 # Every row of the formgrader's table: {each class of a cell: its text}, read in one go (no
@@ -155,14 +148,14 @@ def click_in_row(driver, key: str, value: str, cell: str) -> None:
     link = wait_for(
         lambda: driver.execute_script(CELL_LINK, key, cell, value),
         30,
-        f"el botón «{cell}» de la fila {value}",
+        what=f"el botón «{cell}» de la fila {value}",
     )
     link.click()
 
 
 def formgrader_answer(driver, what: str, timeout: float) -> str:
     """Wait for the formgrader's modal after an action; fail with its text on an error."""
-    modal_id, text = wait_for(lambda: driver.execute_script(MODAL), timeout, what)
+    modal_id, text = wait_for(lambda: driver.execute_script(MODAL), timeout, what=what)
     assert modal_id == "success-modal", f"{what}: {text[:3000]}"
     return text
 
@@ -172,7 +165,7 @@ def close_modal(driver) -> None:
     wait_for(
         lambda: not driver.find_elements(By.CSS_SELECTOR, ".modal, .modal-backdrop"),
         10,
-        "el diálogo cerrado",
+        what="el diálogo cerrado",
     )
 
 
@@ -187,13 +180,12 @@ def go(driver, path: str) -> None:
             == f"/formgrader/{path}"
         ),
         30,
-        f"la página /formgrader/{path}",
+        what=f"la página /formgrader/{path}",
     )
 
 
 def screenshot(driver, name: str) -> Path:
-    OUTPUT.mkdir(exist_ok=True)
-    path = OUTPUT / f"formgrader-{name}.png"
+    path = output_file(f"formgrader-{name}.png")
     driver.save_screenshot(str(path))
     return path
 
@@ -211,20 +203,20 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
         wait_for(
             lambda: browser.find_elements(By.CSS_SELECTOR, "#jp-menu-panel .lm-MenuBar-item"),
             60,
-            "la barra de menús de JupyterLab",
+            what="la barra de menús de JupyterLab",
         )
         use_menu(browser, "Nbgrader", "Formgrader")
         frame = wait_for(
             lambda: browser.find_elements(By.CSS_SELECTOR, "#formgrader-iframe iframe"),
             30,
-            "la pestaña del formgrader",
+            what="la pestaña del formgrader",
         )[0]
         browser.switch_to.frame(frame)
         activities = {ACTIVITY1, ACTIVITY2, ACTIVITY3}
         wait_for(
             lambda: {r.get("name") for r in table(browser)} == activities,
             60,
-            "las tres actividades en Manage Assignments",
+            what="las tres actividades en Manage Assignments",
         )
         listed = {r["name"]: r for r in table(browser)}
         assert listed[ACTIVITY1]["num-submissions"] == "1"
@@ -242,7 +234,7 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
         wait_for(
             lambda: f"{ACTIVITY3}.ipynb" in browser.execute_script(LISTED_FILES),
             30,
-            "Preview: la versión de alumno de la actividad 3 en el explorador de archivos",
+            what="Preview: la versión de alumno de la actividad 3 en el explorador de archivos",
         )
         browser.switch_to.frame(frame)
         # Release: into the course's own exchange folder (one machine, no JupyterHub).
@@ -255,7 +247,7 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
 
         # One Autograde click: the activity 2 submission, graded in the server's process.
         go(browser, f"manage_submissions/{ACTIVITY2}")
-        wait_for(lambda: row(browser, "student-id", STUDENT), 30, f"la entrega de {STUDENT}")
+        wait_for(lambda: row(browser, "student-id", STUDENT), 30, what=f"la entrega de {STUDENT}")
         assert row(browser, "student-id", STUDENT)["status"] == "needs autograding"
         click_in_row(browser, "student-id", STUDENT, "autograde")
         text = formgrader_answer(browser, "Autograde de la actividad 2", AUTOGRADE_TIMEOUT)
@@ -264,7 +256,7 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
         graded = wait_for(
             lambda: (r := row(browser, "student-id", STUDENT)) and r.get("score") and r,
             30,
-            "la nota de la entrega en la tabla",
+            what="la nota de la entrega en la tabla",
         )
         assert graded["score"] == "0.8 / 1", graded
         assert graded["status"] == "needs manual grading", graded
@@ -281,16 +273,16 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
         link = wait_for(
             lambda: browser.find_elements(By.LINK_TEXT, "Submission #1"),
             30,
-            "la entrega en Manual Grading",
+            what="la entrega en Manual Grading",
         )[0]
         link.click()
         score = wait_for(
             lambda: browser.find_elements(By.CSS_SELECTOR, "input.score#explicacion"),
             60,
-            "la casilla de nota de la respuesta escrita",
+            what="la casilla de nota de la respuesta escrita",
         )[0]
         submission_id = browser.execute_script("return submission_id;")
-        wait_for(lambda: "needs_manual_grade" in score.get_attribute("class"), 30, "sin nota")
+        wait_for(lambda: "needs_manual_grade" in score.get_attribute("class"), 30, what="sin nota")
         score.clear()
         score.send_keys("0.2")
         browser.find_element(By.CSS_SELECTOR, "textarea#explicacion-comment").click()  # blur
@@ -300,7 +292,7 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
             [grade] = [g for g in grades if g["name"] == "explicacion"]
             return grade if grade["manual_score"] is not None else None
 
-        saved = wait_for(saved_grade, 30, "la nota manual guardada")
+        saved = wait_for(saved_grade, 30, what="la nota manual guardada")
         assert saved["manual_score"] == pytest.approx(0.2)
         shots.append(screenshot(browser, "calificacion-manual"))
         # Read it back through the page, loaded again (a fresh page has no mark).
@@ -311,7 +303,7 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
                 "return !window.previousPage && e && e.value;"
             ),
             30,
-            "la nota manual en la página recargada",
+            what="la nota manual en la página recargada",
         )
         assert float(value) == pytest.approx(0.2)
 
@@ -329,7 +321,7 @@ def test_instructor_grades_from_the_formgrader(instructor, browser, course):
         wait_for(
             lambda: (r := row(browser, "student-id", STUDENT)) and r.get("status") == "graded",
             30,
-            "la entrega calificada",
+            what="la entrega calificada",
         )
         assert row(browser, "student-id", STUDENT)["score"] == "1 / 1"
         click_in_row(browser, "student-id", STUDENT, "generate-feedback")

@@ -19,29 +19,30 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading import copy_course, grade_class
+from autograder.grading import grade_class
 from autograder.sandbox import isolation_problem
-from autograder.servers import default_pool
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
     ACTIVITY3,
-    REPO,
     SUBMISSIONS,
     write_submission,
 )
+from tests.support.chromium import Browser
+from tests.support.grading import course_copy
+from tests.support.paths import REPO, output_file
+from tests.support.processes import descendants, java_processes_mentioning
 
 pytestmark = pytest.mark.slow
 
 NBGRADER = Path(sys.executable).parent / "nbgrader"
-OUTPUT = REPO / "tests" / "output"
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
     """A copy of the nbgrader course with release versions generated."""
-    yield copy_course(tmp_path_factory.mktemp("curso"))
-    default_pool().close()
+    with course_copy(tmp_path_factory.mktemp("curso")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +198,6 @@ def test_a_grading_process_that_dies_fails_its_submission_and_the_rest_go_on(cou
     import threading
     import time
 
-    from tests.conftest import java_processes_mentioning
-
     killed: list[int] = []
 
     def kill_a_worker_mid_submission():
@@ -249,8 +248,6 @@ def _grading_workers() -> list[int]:
 
 def _kernel_below(pid: int) -> bool:
     """Whether a grading process runs a sandboxed kernel (a submission) right now."""
-    from tests.chromium import descendants
-
     for child, _started in descendants(pid):
         with contextlib.suppress(OSError):
             if b"bwrap" in Path(f"/proc/{child}/cmdline").read_bytes():
@@ -290,8 +287,6 @@ def test_plain_nbgrader_autograde_grades_the_same_way(course, sandbox):
 
 
 def test_feedback_shows_each_check_by_name_and_its_message_alone(course, sandbox, tmp_path):
-    from tests.chromium import Browser
-
     _grade(course, ACTIVITY1, "warm", ["sin-nombre"])
     page = course / "feedback" / "sin-nombre" / ACTIVITY1 / f"{ACTIVITY1}.html"
     html = page.read_text()
@@ -300,10 +295,9 @@ def test_feedback_shows_each_check_by_name_and_its_message_alone(course, sandbox
     try:
         chromium.driver.get(page.as_uri())
         text = chromium.driver.find_element("tag name", "body").text
-        OUTPUT.mkdir(exist_ok=True)
-        chromium.driver.save_screenshot(str(OUTPUT / "feedback-actividad1.png"))
+        chromium.driver.save_screenshot(str(output_file("feedback-actividad1.png")))
         chromium.driver.get(page.as_uri() + "#test-nombre")
-        chromium.driver.save_screenshot(str(OUTPUT / "feedback-actividad1-fallo.png"))
+        chromium.driver.save_screenshot(str(output_file("feedback-actividad1-fallo.png")))
     finally:
         chromium.quit()
     # What the student reads: each check by name, its Spanish message alone.

@@ -19,10 +19,10 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.__main__ import main
-from autograder.grading import copy_course, grade_class
+from autograder.grading import grade_class
 from autograder.lms import NEW, REPLACED, UNCHANGED, ImportReport, export_csv, import_zip
-from autograder.servers import default_pool
 from tests.fixtures.submissions import ACTIVITY1, ACTIVITY2, SUBMISSIONS, write_submission
+from tests.support.grading import course_copy
 
 FILE = "_assignsubmission_file_"
 TEXT = "_assignsubmission_onlinetext_"
@@ -32,8 +32,8 @@ JOSE, JOSE_PLAIN, ANA = "José Martínez Núñez", "Jose Martinez Nunez", "Ana P
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     """A course with its student versions generated (copied for each test)."""
-    yield copy_course(tmp_path_factory.mktemp("curso-lms"))
-    default_pool().close()
+    with course_copy(tmp_path_factory.mktemp("curso-lms")) as root:
+        yield root
 
 
 @pytest.fixture

@@ -20,21 +20,20 @@ import pytest
 from selenium import webdriver
 
 from autograder.activities import ACTIVITY1 as SPEC1
-from autograder.grading import copy_course, grade_class, results_path
+from autograder.grading import grade_class, results_path
 from autograder.report import collect, write_report
-from autograder.servers import default_pool
 from autograder.signals import events_path, locked_cells, tamper_signals
-from tests import chromium
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
     ACTIVITY3,
-    REPO,
     SUBMISSIONS,
     write_submission,
 )
+from tests.support import chromium
+from tests.support.grading import course_copy
+from tests.support.paths import output_file
 
-OUTPUT = REPO / "tests" / "output"
 TIMEOUT = 20  # seconds a cell may run: enough for honest cells on a busy machine
 TESTS = ("test-topic", "test-mensajes", "test-nombre")
 FIRST_RUN = ["correcto", "sin-nombre", "parchea-comprobaciones", "bucle-infinito"]
@@ -48,8 +47,8 @@ IMPORT_PROBLEM = {
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    yield copy_course(tmp_path_factory.mktemp("curso"))
-    default_pool().close()
+    with course_copy(tmp_path_factory.mktemp("curso")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -288,8 +287,7 @@ def _look_at_it_in_chromium(page: Path) -> None:
         assert "Distribución de las notas" in text and "Señales de manipulación" in text
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1280, height + 140)
-        OUTPUT.mkdir(exist_ok=True)
-        driver.save_screenshot(str(OUTPUT / "informe-actividad1.png"))
+        driver.save_screenshot(str(output_file("informe-actividad1.png")))
     finally:
         browser.quit()
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from autograder.sandbox import TMP_BYTES, Workspace, isolation_problem
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -25,14 +25,15 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from .chromium import Browser
-from .conftest import java_processes_mentioning
-from .jupyter_server import JupyterServer, wait_for
+from tests.support.chromium import headless_chromium
+from tests.support.jupyter_server import JupyterServer, serving
+from tests.support.jupyterlab import use_menu
+from tests.support.kafka import wait_for
+from tests.support.paths import COURSE
+from tests.support.processes import java_processes_mentioning
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-COURSE = REPO / "course"
 VENV_BIN = Path(sys.prefix) / "bin"
 NOTEBOOK = "00-hola-kafka.md"
 RUN_ALL_TIMEOUT = 180.0
@@ -87,21 +88,14 @@ class Lab(JupyterServer):
 
 @pytest.fixture
 def lab(tmp_path):
-    server = Lab(tmp_path)
-    try:
-        wait_for(server.ready, 60, "JupyterLab responde en /api/status")
+    with serving(Lab(tmp_path), 60, "JupyterLab responde en /api/status") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def browser(tmp_path, lab):
-    chromium = Browser(tmp_path)
-    try:
-        yield chromium.driver
-    finally:
-        chromium.quit()
+    with headless_chromium(tmp_path) as driver:
+        yield driver
 
 
 # Reads the open notebook through JupyterLab's own objects (window.jupyterapp).
@@ -142,19 +136,6 @@ def prompts(driver) -> list[str]:
     ]
 
 
-def use_menu(driver, menu: str, label: str) -> None:
-    """Open a menu of the menu bar and click the entry a person reads there."""
-    bar = driver.find_elements(By.CSS_SELECTOR, "#jp-menu-panel .lm-MenuBar-item")
-    [item] = [entry for entry in bar if entry.text.strip() == menu]
-    item.click()
-
-    def entry():
-        shown = driver.find_elements(By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item .lm-Menu-itemLabel")
-        return [each for each in shown if each.text.strip() == label]
-
-    wait_for(entry, 10, f"la entrada «{label}» del menú {menu}")[0].click()
-
-
 def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path):
     began = time.monotonic()
     code_cells = (lab.root / NOTEBOOK).read_text().count("```{code-cell}")
@@ -172,7 +153,7 @@ def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path
             names = browser.find_elements(By.CSS_SELECTOR, ".jp-DirListing-itemText")
             return [name for name in names if name.text.strip() == NOTEBOOK]
 
-        [name] = wait_for(listed_file, 60, f"{NOTEBOOK} en el explorador de archivos")
+        [name] = wait_for(listed_file, 60, what=f"{NOTEBOOK} en el explorador de archivos")
         ActionChains(browser).double_click(name).perform()
         wait_for(
             lambda: (
@@ -180,14 +161,14 @@ def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path
                 == code_cells
             ),
             90,
-            f"{NOTEBOOK} abierto como cuaderno con sus {code_cells} celdas de código",
+            what=f"{NOTEBOOK} abierto como cuaderno con sus {code_cells} celdas de código",
         )
         assert browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-MarkdownCell")
         assert not browser.find_elements(By.CSS_SELECTOR, ".jp-FileEditor"), "se abrió como texto"
         state = wait_for(
             lambda: (s := notebook_state(browser)) and s["kernel"] == "idle" and s,
             60,
-            "el kernel del cuaderno arrancado y libre",
+            what="el kernel del cuaderno arrancado y libre",
         )
         assert state["factory"] == "Jupytext Notebook"
         assert all(cell["count"] is None for cell in state["cells"])
@@ -204,7 +185,7 @@ def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path
             return state if any(cell["count"] for cell in state["cells"]) else None
 
         finished.brokers = set()
-        state = wait_for(finished, RUN_ALL_TIMEOUT, "Run All Cells terminado, kernel libre")
+        state = wait_for(finished, RUN_ALL_TIMEOUT, what="Run All Cells terminado, kernel libre")
 
         errors = [
             f"celda de código {number}: {output.get('ename')}: {output.get('evalue')}"
@@ -236,7 +217,7 @@ def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path
 
         # The last cell closed the cluster. Start it again from the first cell, then shut the
         # kernel down from the Kernel menu without closing it: its brokers must go too.
-        assert wait_for(lambda: not brokers_under(lab.tmp), 30, "el clúster cerrado")
+        assert wait_for(lambda: not brokers_under(lab.tmp), 30, what="el clúster cerrado")
         first = browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell")[0]
         first.find_element(By.CSS_SELECTOR, ".jp-InputPrompt").click()
         use_menu(browser, "Run", "Run Selected Cell")
@@ -247,13 +228,13 @@ def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path
                 and notebook_state(browser)["kernel"] == "idle"
             ),
             60,
-            "la primera celda ejecutada otra vez",
+            what="la primera celda ejecutada otra vez",
         )
         assert len(brokers_under(lab.tmp)) == 1, "el clúster de un broker, otra vez en marcha"
 
         use_menu(browser, "Kernel", "Shut Down Kernel")
-        wait_for(lambda: lab.api("/api/kernels") == [], 30, "el kernel apagado")
-        wait_for(lambda: not brokers_under(lab.tmp), 30, "ningún broker tras apagar el kernel")
+        wait_for(lambda: lab.api("/api/kernels") == [], 30, what="el kernel apagado")
+        wait_for(lambda: not brokers_under(lab.tmp), 30, what="ningún broker tras apagar el kernel")
     except BaseException:
         browser.save_screenshot(str(tmp_path / "failure.png"))
         print(f"captura: {tmp_path / 'failure.png'}\nJupyterLab:\n{lab.log_tail()}")

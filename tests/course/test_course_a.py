@@ -15,24 +15,18 @@ from collections import defaultdict
 import pytest
 from kafka.partitioner.default import murmur2
 
-from .notebooks import COURSE, cell_output, describe_rows, execute_notebook
+from tests.support import hola_kafka
+from tests.support.notebooks import (
+    COURSE,
+    cell_output,
+    consumed,
+    describe_rows,
+    execute_notebook,
+    panes,
+    plain_output,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def plain_output(notebook, tag: str) -> str:
-    """What a tagged cell printed, and the text form of what it displayed (no HTML)."""
-    cells = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
-    if not cells:
-        raise KeyError(f"no cell tagged {tag!r}")
-    texts = []
-    for cell in cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream":
-                texts.append(output.get("text", ""))
-            elif "data" in output:
-                texts.append(output["data"].get("text/plain", "") + "\n")
-    return "".join(texts)
 
 
 def topic_id(text: str) -> str:
@@ -43,35 +37,6 @@ def end_offsets(text: str, topic: str) -> dict[int, int]:
     """`kafka-get-offsets.sh` lines `topic:partition:offset` as {partition: offset}."""
     found = re.findall(rf"^{re.escape(topic)}:(\d+):(\d+)$", text, flags=re.MULTILINE)
     return {int(partition): int(offset) for partition, offset in found}
-
-
-def consumed(text: str) -> list[dict[str, str]]:
-    """Console consumer lines printed with print.partition/offset/key, as dicts."""
-    records = []
-    for line in text.splitlines():
-        if not line.startswith(("Partition:", "Offset:")):
-            continue
-        fields = line.split("\t")
-        record: dict[str, str] = {}
-        while fields and re.match(r"^(Partition|Offset):\d+$", fields[0]):
-            name, value = fields.pop(0).split(":")
-            record[name] = value
-        if len(fields) == 2:
-            record["key"] = fields.pop(0)
-        record["value"] = "\t".join(fields)
-        records.append(record)
-    return records
-
-
-def panes(text: str) -> list[list[dict[str, str]]]:
-    """The text form of kafkalab.watch_consumers: one list of records per consumer."""
-    result: list[list[dict[str, str]]] = []
-    for line in text.splitlines():
-        if line.startswith("── Consumidor "):
-            result.append([])
-        elif line.startswith("  ") and result:
-            result[-1].extend(consumed(line[2:]))
-    return result
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -101,40 +66,19 @@ def group_members(text: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def hola():
-    return execute_notebook(COURSE / "00-hola-kafka.md")
+    return execute_notebook(COURSE / hola_kafka.NOTEBOOK)
 
 
 def test_hola_creates_lists_and_describes_a_topic(hola):
-    assert "Created topic saludos." in cell_output(hola, "crear-topic")
-    assert "saludos" in cell_output(hola, "listar-topics").split()
-    description = cell_output(hola, "describir-topic")
-    assert "PartitionCount: 1" in description and "ReplicationFactor: 1" in description
-    assert describe_rows(description) == {0: {"Leader": [1], "Replicas": [1], "Isr": [1]}}
+    hola_kafka.check_topic_commands(hola)
 
 
 def test_hola_reads_from_the_beginning_and_only_new_messages_without_it(hola):
-    output = cell_output(hola, "consumir-desde-el-principio")
-    expected = [
-        "Hola, Kafka",
-        "Este es el segundo mensaje",
-        "Y este, el tercero",
-        "Un cuarto mensaje, enviado desde la shell",
-    ]
-    assert [line for line in output.splitlines() if line in expected] == expected
-    assert "Processed a total of 4 messages" in output
-    assert "Processed a total of 0 messages" in cell_output(hola, "consumir-sin-from-beginning")
+    hola_kafka.check_reading_from_the_beginning(hola)
 
 
 def test_hola_live_consumer_sees_messages_produced_after_it_started(hola):
-    (records,) = panes(plain_output(hola, "consumidor-en-vivo"))
-    values = [record["value"] for record in records]
-    assert values[:4] == [
-        "Hola, Kafka",
-        "Este es el segundo mensaje",
-        "Y este, el tercero",
-        "Un cuarto mensaje, enviado desde la shell",
-    ]
-    assert values[4:] == ["¿Me lees?", "Sí, al momento"]
+    hola_kafka.check_live_consumer(hola)
 
 
 # --- 01 · Topics, particiones y offsets ------------------------------------------------------

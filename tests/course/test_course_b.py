@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from .notebooks import COURSE, cell_output, describe_rows, execute_notebook
+from tests.support.notebooks import COURSE, cell_output, describe_rows, execute_notebook
 
 pytestmark = pytest.mark.slow
 

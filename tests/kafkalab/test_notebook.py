@@ -21,8 +21,7 @@ from traitlets.config import Config
 
 import kafkalab
 from kafkalab import KafkaLabError
-
-from .conftest import java_processes_mentioning
+from tests.support.processes import java_processes_mentioning
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 from kafkalab import Cluster, ensure_kafka
 from kafkalab import distribution as dist_module
-from kafkalab._training import prepare_class_sharing
+from kafkalab.training import prepare_class_sharing
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_training_records_an_archive_that_tools_and_brokers_map(private_distribu
     assert tool.returncode == 0, tool.stdout + tool.stderr
     assert distribution.version in tool.stdout
 
-    with Cluster.start(1, progress=False, _jvm_options=[_strict_sharing(distribution)]) as cluster:
+    with Cluster.start(1, progress=False, jvm_options=[_strict_sharing(distribution)]) as cluster:
         assert cluster.distribution.home == distribution.home
         created = cluster.run("kafka-topics.sh --create --topic compartido --partitions 2")
         assert created.returncode == 0

@@ -8,47 +8,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from .processes import descendants, kill_processes
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent PID, start time) of a live process, from /proc/PID/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), int(fields[19])
-
-
-def descendants(pid: int) -> list[tuple[int, int]]:
-    """Every live process below ``pid`` (children, their children...) as (PID, start time)."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))):
-            children.setdefault(stat[0], []).append((int(entry), stat[1]))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
-def kill_processes(processes: list[tuple[int, int]]) -> None:
-    """SIGKILL each (PID, start time) that still runs: never a later process with a reused PID."""
-    for pid, started in processes:
-        if (stat := _stat(pid)) and stat[1] == started:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 class Browser:
@@ -100,3 +70,13 @@ class Browser:
                 self.service.wait()
             kill_processes(below)
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def headless_chromium(base: Path) -> Iterator[webdriver.Chrome]:
+    """A ``Browser``'s driver, quit (with every process it started) on the way out."""
+    chromium = Browser(base)
+    try:
+        yield chromium.driver
+    finally:
+        chromium.quit()

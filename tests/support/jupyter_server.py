@@ -3,35 +3,26 @@ with everything it started (kernels, their brokers, the grader's servers)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import socket
 import subprocess
-import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from kafkalab.distribution import cache_root
 
-from .chromium import descendants, kill_processes
+from .kafka import wait_for
+from .processes import descendants, kill_processes
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"después de {timeout:.0f} s sigue sin pasar: {what}")
-        time.sleep(interval)
 
 
 class JupyterServer:
@@ -107,3 +98,13 @@ class JupyterServer:
                 self.process.kill()
                 self.process.wait()
         kill_processes(below)
+
+
+@contextlib.contextmanager
+def serving(server: JupyterServer, timeout: float, what: str) -> Iterator[JupyterServer]:
+    """``server`` once it answers (``what`` names it if it does not), stopped on the way out."""
+    try:
+        wait_for(server.ready, timeout, what=what)
+        yield server
+    finally:
+        server.stop()

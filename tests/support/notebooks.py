@@ -16,9 +16,18 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-COURSE = Path(__file__).resolve().parents[1] / "course"
+from .paths import COURSE
 
-__all__ = ["COURSE", "cell_output", "describe_rows", "execute_notebook", "last_run_seconds"]
+__all__ = [
+    "COURSE",
+    "cell_output",
+    "consumed",
+    "describe_rows",
+    "execute_notebook",
+    "last_run_seconds",
+    "panes",
+    "plain_output",
+]
 
 _timings: dict[str, float] = {}
 
@@ -72,3 +81,47 @@ def describe_rows(text: str) -> dict[int, dict[str, list[int]]]:
             for name in ("Leader", "Replicas", "Isr")
         }
     return rows
+
+
+def plain_output(notebook, tag: str) -> str:
+    """What a tagged cell printed, and the text form of what it displayed (no HTML)."""
+    cells = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise KeyError(f"no cell tagged {tag!r}")
+    texts = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                texts.append(output.get("text", ""))
+            elif "data" in output:
+                texts.append(output["data"].get("text/plain", "") + "\n")
+    return "".join(texts)
+
+
+def consumed(text: str) -> list[dict[str, str]]:
+    """Console consumer lines printed with print.partition/offset/key, as dicts."""
+    records = []
+    for line in text.splitlines():
+        if not line.startswith(("Partition:", "Offset:")):
+            continue
+        fields = line.split("\t")
+        record: dict[str, str] = {}
+        while fields and re.match(r"^(Partition|Offset):\d+$", fields[0]):
+            name, value = fields.pop(0).split(":")
+            record[name] = value
+        if len(fields) == 2:
+            record["key"] = fields.pop(0)
+        record["value"] = "\t".join(fields)
+        records.append(record)
+    return records
+
+
+def panes(text: str) -> list[list[dict[str, str]]]:
+    """The text form of kafkalab.watch_consumers: one list of records per consumer."""
+    result: list[list[dict[str, str]]] = []
+    for line in text.splitlines():
+        if line.startswith("── Consumidor "):
+            result.append([])
+        elif line.startswith("  ") and result:
+            result[-1].extend(consumed(line[2:]))
+    return result

@@ -21,11 +21,10 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from kafkalab import KafkaLabError, Mongo
-from kafkalab.cluster import _free_ports
-from kafkalab.ferretdb import find_ferretdb
 from kafkalab.mongo import MongoStartError, choose_local_server
-
-from .conftest import listening_sockets
+from kafkalab.mongo.ferretdb import find_ferretdb
+from kafkalab.processes import free_ports
+from tests.support.processes import listening_sockets
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,8 @@ def test_crud_and_a_unique_index(mongo, request):
 
 def test_every_listener_is_on_loopback(mongo):
     pid = mongo.server_pid
-    assert pid and pid != mongo._process.pid
+    # The server itself, not the guard that started it.
+    assert pid and Path(f"/proc/{pid}/exe").resolve() == mongo.executable.resolve()
     sockets = listening_sockets([pid])
     assert f"127.0.0.1:{mongo.port}" in sockets
     assert all(address.startswith("127.0.0.1:") for address in sockets), sockets
@@ -154,7 +154,7 @@ def test_external_backend_starts_and_deletes_nothing(mongo, monkeypatch):
 
 
 def test_external_backend_without_an_answer_says_so(monkeypatch):
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     monkeypatch.setenv("MONGODB_URI", f"mongodb://usuario:secreto@127.0.0.1:{port}/")
     with pytest.raises(MongoStartError, match="No hay respuesta de MongoDB") as raised:
         Mongo.start(backend="external", timeout=1)
@@ -177,11 +177,18 @@ def test_no_server_anywhere_says_what_to_install(monkeypatch, tmp_path):
 
 
 def test_unknown_backends_and_servers_are_refused():
-    # backend="docker" is tested in tests/test_docker.py.
+    # backend="docker" is tested in tests/kafkalab/mongo/test_docker.py.
     with pytest.raises(KafkaLabError, match="«nube» no existe"):
         Mongo.start(backend="nube")
     with pytest.raises(KafkaLabError, match="«postgres» no existe"):
         Mongo.start(backend="local", server="postgres")
+    # An option of another backend is refused, not dropped (no Docker engine is asked).
+    with pytest.raises(KafkaLabError, match="«docker» no admite server"):
+        Mongo.start(backend="docker", server="mongod")
+    with pytest.raises(KafkaLabError, match="«local» no admite image"):
+        Mongo.start(backend="local", image="mongo:7")
+    with pytest.raises(KafkaLabError, match="«external» no admite image, server"):
+        Mongo.start(backend="external", server="ferretdb", image="mongo:7")
 
 
 def test_a_server_that_dies_at_start_shows_its_log(monkeypatch, tmp_path):

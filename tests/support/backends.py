@@ -1,0 +1,87 @@
+"""What a backend left running, seen from outside kafkalab: processes, folders, containers,
+listening sockets. The contract tests ask these questions of every backend alike."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from kafkalab.docker_engine import LABEL
+from tests.support.processes import java_processes_mentioning
+
+
+def _engine():
+    import docker
+
+    return docker.from_env()
+
+
+def cluster_leftovers(backend: str, *, data_dir: str | None, cluster_id: str) -> list[str]:
+    """What of a cluster still exists: broker JVMs and the data folder (local), containers,
+    networks and volumes carrying its label (docker). Empty when nothing is left."""
+    if backend == "local":
+        found = [f"java {pid}" for pid in java_processes_mentioning(data_dir)]
+        return found + ([f"folder {data_dir}"] if Path(data_dir).exists() else [])
+    engine = _engine()
+    label = {"label": f"{LABEL}={cluster_id}"}
+    try:
+        containers = engine.containers.list(all=True, filters=label)
+        volumes = [
+            mount["Name"]
+            for container in containers
+            for mount in container.attrs["Mounts"]
+            if mount["Type"] == "volume"
+        ]
+        return (
+            [f"container {c.name}" for c in containers]
+            + [f"network {n.name}" for n in engine.networks.list(filters=label)]
+            + [f"volume {v}" for v in volumes]
+        )
+    finally:
+        engine.close()
+
+
+def mongo_leftovers(backend: str, *, pid: int | None, data_dir: str | None, container: str | None):
+    """What of a MongoDB server still exists: its process and folder, or its container."""
+    if backend == "local":
+        alive = pid is not None and Path(f"/proc/{pid}").exists()
+        if alive and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            alive = False
+        return ([f"server {pid}"] if alive else []) + (
+            [f"folder {data_dir}"] if Path(data_dir).exists() else []
+        )
+    engine = _engine()
+    try:
+        found = engine.containers.list(all=True, filters={"id": container})
+        return [f"container {c.name}" for c in found]
+    finally:
+        engine.close()
+
+
+def listening_addresses(cluster) -> list[str]:
+    """The addresses on this machine where the cluster's brokers take connections: the
+    JVMs' listening sockets (local) or the containers' published ports (docker)."""
+    listening = subprocess.run(
+        ["ss", "-ltnpH"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    if cluster.backend == "local":
+        pids = [broker.java_pid for broker in cluster.brokers]
+        assert all(pids), pids
+        return [line.split()[3] for line in listening if any(f"pid={p}," in line for p in pids)]
+    engine = _engine()
+    try:
+        addresses = []
+        for broker in cluster.brokers:
+            ports = engine.containers.get(broker.container_id).attrs["NetworkSettings"]["Ports"]
+            for bindings in ports.values():
+                for binding in bindings or []:
+                    port = binding["HostPort"]
+                    # What really listens on that port, on any address of this machine.
+                    addresses += [
+                        line.split()[3]
+                        for line in listening
+                        if line.split()[3].rsplit(":", 1)[1] == port
+                    ]
+        return addresses
+    finally:
+        engine.close()

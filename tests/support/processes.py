@@ -1,0 +1,69 @@
+"""Processes on this machine, read from /proc and `ss`: what a test started, what it left."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent PID, start time) of a live process, from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), int(fields[19])
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """Every live process below ``pid`` (children, their children...) as (PID, start time)."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))):
+            children.setdefault(stat[0], []).append((int(entry), stat[1]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def kill_processes(processes: list[tuple[int, int]]) -> None:
+    """SIGKILL each (PID, start time) that still runs: never a later process with a reused PID."""
+    for pid, started in processes:
+        if (stat := _stat(pid)) and stat[1] == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def java_processes_mentioning(text: str) -> list[int]:
+    """PIDs of live java processes whose command line contains ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        program = command.split("\0", 1)[0]
+        if program.endswith("/java") and text in command and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def listening_sockets(pids: list[int]) -> list[str]:
+    """Local addresses of TCP listening sockets owned by ``pids`` (from `ss`)."""
+    output = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    addresses = []
+    for line in output.splitlines():
+        if any(f"pid={pid}," in line for pid in pids):
+            addresses.append(line.split()[3])
+    return addresses
