@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By
 
 from autograder.grading import copy_course
@@ -161,7 +165,15 @@ def formgrader_answer(driver, what: str, timeout: float) -> str:
 
 
 def close_modal(driver) -> None:
-    driver.find_element(By.CSS_SELECTOR, ".modal.in .modal-footer button").click()
+    def clicked() -> bool:
+        # Bootstrap slides the dialog in: a click before it stops lands on the moving footer.
+        try:
+            driver.find_element(By.CSS_SELECTOR, ".modal.in .modal-footer button").click()
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            return False
+        return True
+
+    wait_for(clicked, 10, what="el botón que cierra el diálogo")
     wait_for(
         lambda: not driver.find_elements(By.CSS_SELECTOR, ".modal, .modal-backdrop"),
         10,
