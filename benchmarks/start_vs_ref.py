@@ -38,8 +38,9 @@ def start_seconds(tree: Path, brokers: int, backend: str) -> float:
         text=True,
         env=env,
         timeout=300,
-        check=True,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: the {backend} start failed:\n{done.stderr[-3000:]}")
     return float(done.stdout.split()[-1])
 
 
