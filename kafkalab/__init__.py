@@ -1,11 +1,21 @@
 """kafkalab: real Apache Kafka clusters for a Jupyter course, started in seconds, no Docker.
 
-from kafkalab import Cluster
-with Cluster.start(brokers=3) as cluster:
-    cluster.run("kafka-topics.sh --create --topic t --partitions 3")
+``Cluster.start(brokers=3)`` (``with`` closes it); in a notebook ``kafkalab.start_cluster(3)``,
+then ``%kafka ...``, ``%%kafka_produce TOPIC``, ``watch_consumers(...)``, ``show_cluster()``.
 
-In a notebook: ``cluster = kafkalab.start_cluster(brokers=3)``, then ``%kafka ...``,
-``%%kafka_produce TOPIC``, ``kafkalab.watch_consumers(...)``, ``kafkalab.show_cluster()``.
+Map: ``kafka/base.py`` is the Kafka contract (``Cluster.start`` picks a backend; ``run()``,
+broker control, waits, close, repr); ``kafka/{local,docker,external}.py`` one backend each (JVMs
+here, containers, a cluster run elsewhere). ``mongo/base.py`` and ``mongo/{local,docker,
+external}.py`` the same for MongoDB; ``mongo/ferretdb.py`` builds FerretDB. ``backends.py``:
+backend names, what "auto" means, options a backend refuses. ``processes.py`` (+ ``_guard.py``):
+ports, guarded launches (servers die with their owner), orphan sweeps. ``docker_engine.py``:
+Docker client, images, Ryuk. ``distribution.py``, ``java.py``, ``training.py``: jars, launch
+scripts, Java, class-sharing archives. ``errors.py``: every error class and
+``failure_message()`` (a failed CLI call in Spanish). ``notebook.py``, ``pictures.py``,
+``widgets.py``: the notebook layer (magics, environment, live views, quizzes).
+``kafka_python_fix.py``: a kafka-python 3.0.x rebalance fix. A new backend is one module in
+``kafka/`` or ``mongo/`` (subclasses of ``Cluster``/``Broker`` or ``Mongo``, ``BACKEND = ...``)
+plus its name in ``backends.NAMES``; the contract tests (tests/kafkalab/kafka) then take it.
 """
 
 from . import kafka_python_fix

@@ -181,10 +181,6 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
         "Un topic no puede perder particiones: tiene {now} y has pedido {asked}. Solo se puede "
         "aumentar su número (si necesitas menos, crea otro topic).",
     ),
-    (
-        re.compile(r"Invalid value (?P<value>\S+) for configuration (?P<name>[\w.]+)"),
-        "El valor {value} no es válido para {name}: la salida de Kafka dice qué admite.",
-    ),
 ]
 
 

@@ -267,11 +267,11 @@ def picture_cluster(cluster: Cluster, topic: str | None = None) -> ClusterPictur
             described = {b["broker_id"]: b for b in admin.describe_cluster()["brokers"]}
             for node_id, b in described.items():
                 address = f"{b['host']}:{b['port']}"
-                view = brokers.setdefault(node_id, BrokerView(node_id, address, "", True, False))
+                view = brokers.setdefault(
+                    node_id, BrokerView(node_id, address, "en marcha", True, False)
+                )
                 if b.get("is_fenced") and view.running:
                     view.state, view.running = "aislado (fenced)", False
-                elif not view.state:
-                    view.state = "en marcha"
             for node_id, view in brokers.items():
                 if view.running and node_id not in described:
                     view.state, view.running = "sin registrar", False

@@ -1,10 +1,8 @@
 """Server processes on this machine: free ports, guarded launches, stops, orphan sweeps.
 
-Every server kafkalab runs (a Kafka broker, mongod, FerretDB, a live console consumer) is
-started through ``_guard.py``: when the Python process that started it ends, even by
-SIGKILL, the guard kills the server and deletes its folder. Each owner's folders are named
-``<prefix><owner pid>-...`` in the temp folder, so that a later start can delete the ones
-whose owner died before its guard could (a power cut, a full disk).
+Every server (broker, mongod, FerretDB, live console consumer) runs under ``_guard.py``, which
+kills it and deletes its folder when its owner ends, even by SIGKILL. Folders are named
+``<prefix><owner pid>-...``: a later start deletes those of owners that died unguarded.
 """
 
 from __future__ import annotations
@@ -134,9 +132,12 @@ def kill_guarded(process: subprocess.Popen) -> None:
         process.stdin.close()
 
 
-def release_guarded(processes: Sequence[subprocess.Popen], timeout: float = 15) -> None:
-    """End servers as their owner's death would: the guards kill them and delete their
-    folders. Also what runs at interpreter exit, so it must not refer to any owner object."""
+def release_guarded(
+    processes: Sequence[subprocess.Popen], folder: Path | None = None, timeout: float = 15
+) -> None:
+    """End servers as their owner's death would (the guards kill them and delete their
+    folders), then delete ``folder``. Also runs at interpreter exit: it must not refer to any
+    owner object."""
     for process in processes:
         if process.poll() is None:
             # Closing the guard's stdin is its "owner gone" signal.
@@ -150,3 +151,5 @@ def release_guarded(processes: Sequence[subprocess.Popen], timeout: float = 15) 
             process.wait()
         with contextlib.suppress(OSError, ValueError):
             process.stdin.close()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)

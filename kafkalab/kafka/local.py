@@ -66,13 +66,6 @@ class LocalBroker(Broker):
         )
 
 
-def _release(processes: list[subprocess.Popen], root: Path | None) -> None:
-    """Kill every broker and delete the data. Also runs at interpreter exit."""
-    release_guarded(processes)
-    if root is not None:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 class LocalCluster(Cluster):
     """A cluster of JVMs on this machine; see :class:`kafkalab.Cluster`."""
 
@@ -86,7 +79,7 @@ class LocalCluster(Cluster):
         self._jvm_options: list[str] = []
         self._jvm_argfile: Path | None = None
         self._processes: list[subprocess.Popen] = []
-        self._finalizer = weakref.finalize(self, _release, self._processes, root)
+        self._finalizer = weakref.finalize(self, release_guarded, self._processes, root)
 
     @classmethod
     def _start(

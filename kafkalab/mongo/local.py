@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import weakref
 from pathlib import Path
 
@@ -34,12 +33,6 @@ TEMP_PREFIX = "kafkalab-mongo-"
 PORT_ATTEMPTS = 3  # a free port can be taken by another program before the server binds it
 
 
-def _release(process: subprocess.Popen, root: Path) -> None:
-    """Kill the server and delete its data. Also runs at interpreter exit."""
-    release_guarded([process])
-    shutil.rmtree(root, ignore_errors=True)
-
-
 class LocalMongo(Mongo):
     """mongod or FerretDB on this machine; see :class:`kafkalab.Mongo`."""
 
@@ -50,7 +43,7 @@ class LocalMongo(Mongo):
         self.executable = executable
         self.data_dir = root
         self._process = process
-        self._finalizer = weakref.finalize(self, _release, process, root)
+        self._finalizer = weakref.finalize(self, release_guarded, [process], root)
 
     @classmethod
     def _start(cls, *, timeout: float, progress: bool, server: str = "auto") -> LocalMongo:
