@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from .errors import KafkaLabError, failure_message
 from .kafka.base import Cluster
-from .processes import kill_guarded, spawn_guarded, stop_guarded
+from .processes import kill_guarded, spawn_guarded
 
 # Lines a console consumer prints that are not messages: Kafka's routine notices and its
 # closing summary (dropped), and log lines (kept aside: they explain a consumer that died).
@@ -53,7 +53,9 @@ def _terminate(processes: list[subprocess.Popen], grace: float) -> None:
                 process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     for process in processes:
-        stop_guarded(process, max(deadline - time.monotonic(), 0))
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(deadline - time.monotonic(), 0))
+        kill_guarded(process)  # if it is still running; closes the guard's stdin either way
 
 
 class ConsoleConsumers:

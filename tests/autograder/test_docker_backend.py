@@ -7,7 +7,7 @@ import pytest
 from autograder.grading import grade_class
 from autograder.servers import default_pool
 from tests.fixtures.submissions import ACTIVITY1, SUBMISSIONS, write_submission
-from tests.support.docker import containers_on
+from tests.support.backends import containers_on
 from tests.support.grading import course_copy
 from tests.support.kafka import wait_for
 

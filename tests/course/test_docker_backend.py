@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import hola_kafka
-from tests.support.docker import containers_on
+from tests.support.backends import containers_on
 from tests.support.kafka import wait_for
 from tests.support.notebooks import COURSE, execute_notebook
 

@@ -43,7 +43,8 @@ def registered(cluster) -> list[tuple[int, str, int]]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_one_broker_starts_serves_metadata_and_closes_without_a_trace(backend):
-    before = os.environ.get("KAFKALAB_BOOTSTRAP_SERVER")
+    names = ("KAFKALAB_BOOTSTRAP_SERVER", "PATH", "KAFKALAB_JAVA")
+    before = {name: os.environ.get(name) for name in names}
     cluster = Cluster.start(brokers=1, backend=backend, progress=False)
     where = {"data_dir": str(cluster.data_dir), "cluster_id": cluster.cluster_id}
     try:
@@ -53,7 +54,7 @@ def test_one_broker_starts_serves_metadata_and_closes_without_a_trace(backend):
         assert "1*@" in repr(cluster) and "en marcha" in repr(cluster)
         assert cluster_leftovers(backend, **where)  # it runs somewhere
         # Publishing the cluster to a notebook's shell is the notebook layer's job.
-        assert os.environ.get("KAFKALAB_BOOTSTRAP_SERVER") == before
+        assert {name: os.environ.get(name) for name in names} == before
     finally:
         cluster.close()
     assert cluster_leftovers(backend, **where) == []
