@@ -50,7 +50,12 @@ STATE_NAMES = {
 
 
 def random_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka Uuid in base64, never starting with "-" (as Kafka's own ``Uuid.randomUuid``):
+    ``kafka-storage.sh format --cluster-id -x...`` would read it as an option."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 def node_settings(node: Broker, voters: str, brokers: int) -> dict[str, object]:

@@ -21,6 +21,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from kafkalab import Cluster
 from kafkalab.errors import BrokerStartError, CommandError, KafkaLabError, UnknownBrokerError
+from kafkalab.kafka.base import random_cluster_id
 from tests.support.backends import cluster_leftovers, listening_addresses, mongo_leftovers
 from tests.support.kafka import describe_partitions, wait_for
 
@@ -127,6 +128,13 @@ def test_a_broker_that_fails_to_start_shows_its_log(backend):
     message = str(raised.value)
     assert "El broker 1 terminó al arrancar (código 1)" in message
     assert "num.io.threads" in message  # Kafka's own complaint, from the log tail
+
+
+def test_cluster_ids_never_look_like_an_option():
+    # One in 64 base64 ids starts with "-": kafka-storage.sh format took it for an option.
+    ids = [random_cluster_id() for _ in range(5000)]
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
 
 
 def test_options_a_backend_does_not_take_are_refused_not_dropped(monkeypatch):
