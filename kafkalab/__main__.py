@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument(
         "--mongo",
         action="store_true",
-        help="prepara también un servidor MongoDB local: mongod si está instalado, si no "
-        "FerretDB, que se compila con Go la primera vez (tarda unos minutos)",
+        help="prepara también un servidor MongoDB local y dice cuál se usará: mongod (el del "
+        "PATH o el que trae el proyecto en Linux x86_64); si no, FerretDB, que se compila con "
+        "Go la primera vez (unos minutos)",
     )
     commands.add_parser("bin-dir", help="imprime la carpeta de kafka-topics.sh y compañía")
     args = parser.parse_args(argv)
@@ -37,13 +38,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Herramientas (kafka-topics.sh, ...): {distribution.bin_dir}")
             if args.mongo:
                 try:
-                    kind, executable = choose_local_server("auto", progress=True)
+                    server = choose_local_server("auto", progress=True)
                 except KafkaLabError as error:
                     # Only the MongoDB lessons need it: the rest of the course works.
                     print(f"Aviso, MongoDB no está listo: {error}", file=sys.stderr)
                 else:
-                    name = "mongod" if kind == "mongod" else "FerretDB"
-                    print(f"MongoDB: se usará {name} ({executable})")
+                    print(f"MongoDB: se usará {server.source} ({server.executable})")
         else:
             print(distribution.bin_dir)
     except KafkaLabError as error:

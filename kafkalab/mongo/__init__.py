@@ -2,6 +2,13 @@
 
 from ..errors import MongoError, MongoStartError
 from .base import EXTERNAL_MONGO_ENV, Mongo
-from .local import choose_local_server
+from .local import LocalServer, choose_local_server
 
-__all__ = ["Mongo", "MongoError", "MongoStartError", "EXTERNAL_MONGO_ENV", "choose_local_server"]
+__all__ = [
+    "Mongo",
+    "MongoError",
+    "MongoStartError",
+    "EXTERNAL_MONGO_ENV",
+    "LocalServer",
+    "choose_local_server",
+]

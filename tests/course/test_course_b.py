@@ -17,6 +17,7 @@ import shutil
 
 import pytest
 
+from tests.support.backends import MONGO_SERVERS, mongo_server
 from tests.support.notebooks import COURSE, cell_output, describe_rows, execute_notebook
 
 pytestmark = pytest.mark.slow
@@ -299,9 +300,14 @@ def test_python_shows_no_deprecation_warnings(python_clients):
 # --- 08 · Kafka to MongoDB -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    return execute_copy("08-kafka-mongodb.md", tmp_path_factory)
+@pytest.fixture(scope="module", params=MONGO_SERVERS)
+def pipeline(request, tmp_path_factory):
+    """Notebook 08 on a real mongod, then on FerretDB (the fallback where the wheel's mongod
+    does not run): the same outputs on both."""
+    with mongo_server(request.param):
+        notebook = execute_copy("08-kafka-mongodb.md", tmp_path_factory)
+    assert f"MongoDB ({request.param}) en mongodb://127.0.0.1:" in cell_output(notebook, "arrancar")
+    return notebook
 
 
 def test_pipeline_every_message_becomes_one_document(pipeline):

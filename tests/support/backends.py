@@ -3,8 +3,11 @@ listening sockets. The contract tests ask these questions of every backend alike
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from kafkalab.docker_engine import LABEL
@@ -111,3 +114,25 @@ def containers_on(text: str) -> list[str]:
         if published & ports:
             found.append(container.name)
     return found
+
+
+# The two local MongoDB servers the course runs on: the real mongod (the wheel's on Linux
+# x86_64) and FerretDB, the fallback elsewhere. Tests that touch MongoDB run on both.
+MONGO_SERVERS = ("mongod", "ferretdb")
+
+
+@contextlib.contextmanager
+def mongo_server(kind: str) -> Iterator[None]:
+    """Make every ``Mongo.start()`` of this process and its children (kernels, graders) use
+    ``kind``, through ``$KAFKALAB_MONGO_SERVER``; put the variable back afterwards."""
+    from kafkalab.mongo.local import SERVER_ENV
+
+    before = os.environ.get(SERVER_ENV)
+    os.environ[SERVER_ENV] = kind
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SERVER_ENV, None)
+        else:
+            os.environ[SERVER_ENV] = before

