@@ -19,15 +19,23 @@ $(DEV_INSTALLED): $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(DEV_INSTALLED)
 
-# A double click on a course .md opens it as a notebook (jupytext's "Jupytext Notebook" viewer):
-# jupyter/overrides.json goes to the settings overrides of the venv's own JupyterLab
-# (<sys.prefix>/share/jupyter/lab/settings/overrides.d/), never to the user's home.
+# The first screen of `make lab` is the course index, course/README.md, rendered: a double click
+# on a course .md opens it as a notebook (jupytext's "Jupytext Notebook" viewer), on README.md
+# as "Markdown Preview" (the file type of jupyter/labextension, a prebuilt JupyterLab extension
+# written by hand), and no pop-up asks about Jupyter's news. jupyter/overrides.json (the
+# settings) and the extension go to the venv's own JupyterLab (<sys.prefix>/share/jupyter/lab/
+# settings/overrides.d/ and <sys.prefix>/share/jupyter/labextensions/), never to the user's home.
+LABEXTENSION := $(VENV)/share/jupyter/labextensions/kafkalab-curso
 setup: $(INSTALLED)
 	$(BIN)/kafkalab install --mongo
 	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.d/kafkalab-curso.json
+	install -D -m 644 jupyter/labextension/package.json $(LABEXTENSION)/package.json
+	install -D -m 644 jupyter/labextension/static/remoteEntry.js $(LABEXTENSION)/static/remoteEntry.js
 
+# JupyterLab's default URL (where the browser opens, the URL it prints, where / leads) opens
+# README.md; the course folder is its root.
 lab: setup
-	PATH="$$($(BIN)/kafkalab bin-dir):$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab course/
+	PATH="$$($(BIN)/kafkalab bin-dir):$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --LabApp.default_url=/lab/tree/README.md course/
 
 # The instructor's JupyterLab on the nbgrader course (Nbgrader › Formgrader), on 127.0.0.1,
 # with a local exchange folder (assignments/exchange). INSTRUCTOR_FLAGS go to jupyter lab.

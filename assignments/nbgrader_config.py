@@ -2,12 +2,20 @@
 # Run nbgrader from this folder. Sources are jupytext Markdown (source/<activity>/*.md);
 # `python -m autograder prepare` converts them to the .ipynb files nbgrader reads.
 import os
+import sysconfig
 
 import nbgrader
 
 import autograder
 
 c = get_config()  # noqa: F821 - provided by nbgrader
+
+# nbgrader runs `alembic` (from PATH) when it creates a new gradebook.db: put the scripts of the
+# Python running nbgrader (the venv's bin, where pip installed alembic) first on PATH when they
+# are not there, so `.venv/bin/nbgrader ...` works without an activated venv.
+_scripts = sysconfig.get_path("scripts")
+if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_scripts, os.environ.get("PATH", "")])
 
 c.CourseDirectory.course_id = "kafka-iabd"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))

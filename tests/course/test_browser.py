@@ -13,11 +13,7 @@ Needs the Debian packages chromium and chromium-driver (/usr/bin/chromium, /usr/
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,15 +22,13 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from tests.support.chromium import headless_chromium
-from tests.support.jupyter_server import JupyterServer, serving
-from tests.support.jupyterlab import use_menu
+from tests.support.jupyter_server import serving
+from tests.support.jupyterlab import Lab, use_menu
 from tests.support.kafka import wait_for
-from tests.support.paths import COURSE
 from tests.support.processes import java_processes_mentioning
 
 pytestmark = pytest.mark.slow
 
-VENV_BIN = Path(sys.prefix) / "bin"
 NOTEBOOK = "00-hola-kafka.md"
 RUN_ALL_TIMEOUT = 180.0
 
@@ -50,40 +44,6 @@ def brokers_under(folder: Path) -> list[int]:
         except OSError:
             continue
     return found
-
-
-class Lab(JupyterServer):
-    """A JupyterLab server started from the venv, like `make lab`."""
-
-    def __init__(self, base: Path):
-        self.root = base / "course"
-        shutil.copytree(COURSE, self.root)
-        self.tmp = base / "tmp"  # the kernel's TMPDIR: its clusters' folders live here
-        self.tmp.mkdir()
-        bin_dir = subprocess.run(
-            [str(VENV_BIN / "kafkalab"), "bin-dir"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        super().__init__(
-            base,
-            "jupyterlab",
-            [
-                str(VENV_BIN / "jupyter"),
-                "lab",
-                "--ip=127.0.0.1",
-                f"--ServerApp.root_dir={self.root}",
-                # window.jupyterapp, to read cell outputs from the notebook's model
-                "--LabApp.expose_app_in_browser=True",
-            ],
-            cwd=self.root,
-            # PATH exactly as `make lab` builds it.
-            env={
-                "PATH": f"{bin_dir}:{VENV_BIN}:{os.environ.get('PATH', '')}",
-                "TMPDIR": str(self.tmp),
-            },
-        )
 
 
 @pytest.fixture
