@@ -39,7 +39,7 @@ import pytest
 
 from kafkalab.java import find_java
 from tests.support.paths import REPO
-from tests.support.processes import kill_processes, programs_seen
+from tests.support.processes import kill_processes, processes_mentioning, programs_seen
 
 pytestmark = pytest.mark.slow
 
@@ -88,20 +88,7 @@ def _processes_under(root: Path) -> list[tuple[int, int, str]]:
     """(PID, start time, command line) of live processes whose command line names ``root``:
     the kernel and guards (the environment's python), Kafka's JVMs (their argument files in
     HOME), mongod (in the environment)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().decode(errors="replace").replace("\0", " ").strip()
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if str(root) in command and fields[0] != "Z":
-            found.append((int(entry), int(fields[19]), command))
-    return found
+    return processes_mentioning(str(root))
 
 
 def _wait_until_none_under(root: Path, timeout: float = 30) -> list[str]:

@@ -46,18 +46,6 @@ def brokers_under(folder: Path) -> list[int]:
     return found
 
 
-@pytest.fixture
-def lab(tmp_path):
-    with serving(Lab(tmp_path), 60, "JupyterLab responde en /api/status") as server:
-        yield server
-
-
-@pytest.fixture
-def browser(tmp_path, lab):
-    with headless_chromium(tmp_path) as driver:
-        yield driver
-
-
 # Reads the open notebook through JupyterLab's own objects (window.jupyterapp).
 NOTEBOOK_STATE = """
 const panel = window.jupyterapp.shell.currentWidget;

@@ -92,18 +92,6 @@ def test_make_lab_passes_the_same_arguments():
     assert words == [*MAKE_LAB_ARGS, "course/"]
 
 
-@pytest.fixture
-def lab(tmp_path):
-    with serving(Lab(tmp_path), 60, "JupyterLab responde en /api/status") as server:
-        yield server
-
-
-@pytest.fixture
-def browser(tmp_path, lab):
-    with headless_chromium(tmp_path) as driver:
-        yield driver
-
-
 def test_first_screen_is_the_course_index_rendered(lab, browser, tmp_path):
     began = time.monotonic()
     settings = lab.api("/lab/api/settings/@jupyterlab/apputils-extension:notification")
@@ -176,6 +164,39 @@ def test_first_screen_is_the_course_index_rendered(lab, browser, tmp_path):
             lambda: browser.execute_script(KERNEL_STATUS) == "idle",
             60,
             what=f"el kernel de {NOTEBOOK} arrancado",
+        )
+
+        # Back on the index, a lesson's link opens that lesson as a notebook too.
+        linked = lessons[1]
+        [tab] = [
+            tab
+            for tab in browser.find_elements(By.CSS_SELECTOR, ".lm-DockPanel-tabBar .lm-TabBar-tab")
+            if tab.text.strip() == "README.md"
+        ]
+        tab.click()
+        [link] = wait_for(
+            lambda: [
+                link
+                for link in browser.find_elements(
+                    By.CSS_SELECTOR, ".jp-MarkdownViewer .jp-RenderedMarkdown a"
+                )
+                if link.is_displayed()
+                and PurePosixPath(urlparse(link.get_attribute("href")).path).name == linked
+            ],
+            30,
+            what=f"el enlace a {linked} en el índice",
+        )
+        link.click()
+        opened = wait_for(
+            lambda: {doc["path"]: doc for doc in app_state(browser)["docs"]}.get(linked),
+            60,
+            what=f"{linked} abierto desde su enlace",
+        )
+        assert opened["current"] and "jp-Notebook" in opened["content"].split(), opened
+        wait_for(
+            lambda: browser.execute_script(KERNEL_STATUS) == "idle",
+            60,
+            what=f"el kernel de {linked} arrancado",
         )
     except BaseException:
         browser.save_screenshot(str(tmp_path / "failure.png"))

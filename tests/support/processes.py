@@ -40,8 +40,9 @@ def kill_processes(processes: list[tuple[int, int]]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def java_processes_mentioning(text: str) -> list[int]:
-    """PIDs of live java processes whose command line contains ``text``."""
+def processes_mentioning(text: str) -> list[tuple[int, int, str]]:
+    """(PID, start time, command line with NULs as spaces) of live processes whose command
+    line contains ``text``; zombies left out."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -50,13 +51,21 @@ def java_processes_mentioning(text: str) -> list[int]:
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
                 command = handle.read().decode(errors="replace")
             with open(f"/proc/{entry}/stat") as handle:
-                state = handle.read().rsplit(")", 1)[1].split()[0]
+                fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        program = command.split("\0", 1)[0]
-        if program.endswith("/java") and text in command and state != "Z":
-            found.append(int(entry))
+        if text in command and fields[0] != "Z":
+            found.append((int(entry), int(fields[19]), command.replace("\0", " ").strip()))
     return found
+
+
+def java_processes_mentioning(text: str) -> list[int]:
+    """PIDs of live java processes whose command line contains ``text``."""
+    return [
+        pid
+        for pid, _started, command in processes_mentioning(text)
+        if command.split(" ", 1)[0].endswith("/java")
+    ]
 
 
 def listening_sockets(pids: list[int]) -> list[str]:
