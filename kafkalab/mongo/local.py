@@ -152,8 +152,7 @@ def choose_local_server(server: str = "auto", *, progress: bool = True) -> Local
         )
     ferretdb = find_ferretdb()
     if ferretdb is not None:
-        source = f"{FERRETDB_ENV}" if os.environ.get(FERRETDB_ENV, "").strip() else "FerretDB"
-        return LocalServer("ferretdb", ferretdb, source)
+        return LocalServer("ferretdb", ferretdb, "FerretDB")
     if find_go() is None:
         raise MongoError(
             "No hay ningún servidor MongoDB disponible en este ordenador.\n"
@@ -170,7 +169,7 @@ def choose_local_server(server: str = "auto", *, progress: bool = True) -> Local
             "(por ejemplo el del aula)."
         )
     try:
-        return LocalServer("ferretdb", ensure_ferretdb(progress=progress), "FerretDB compilado")
+        return LocalServer("ferretdb", ensure_ferretdb(progress=progress), "FerretDB")
     except FerretDBError as error:
         raise MongoError(
             f"{error}\nAlternativas: instala MongoDB («mongod») o define {EXTERNAL_MONGO_ENV}."

@@ -35,9 +35,12 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from kafkalab.java import find_java
+from tests.support.kafka import wait_for
+from tests.support.notebooks import plain_output
 from tests.support.paths import REPO
 from tests.support.processes import kill_processes, processes_mentioning, programs_seen
 
@@ -93,10 +96,8 @@ def _processes_under(root: Path) -> list[tuple[int, int, str]]:
 
 def _wait_until_none_under(root: Path, timeout: float = 30) -> list[str]:
     """Command lines still running under ``root`` after ``timeout`` seconds (none is good)."""
-    deadline = time.monotonic() + timeout
-    while (left := _processes_under(root)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return [command for _, _, command in left]
+    wait_for(lambda: not _processes_under(root), timeout)
+    return [command for _, _, command in _processes_under(root)]
 
 
 class Binder:
@@ -185,30 +186,25 @@ class Binder:
         done = self.run(command, timeout=NOTEBOOK_TIMEOUT)
         _phase(f"notebook {source.name}", time.perf_counter() - began)
         assert done.returncode == 0, f"{notebook} failed:\n{done.stdout}\n{done.stderr}"
-        return json.loads(output.read_text())
+        return nbformat.read(output, as_version=4)
 
 
-def _errors(notebook: dict) -> list[str]:
+def _errors(notebook) -> list[str]:
     return [
         "\n".join(output.get("traceback", [])) or output.get("evalue", "")
-        for cell in notebook["cells"]
+        for cell in notebook.cells
         for output in cell.get("outputs", [])
         if output.get("output_type") == "error"
     ]
 
 
-def _text(cells: list[dict]) -> str:
-    """What the cells printed, and the text form of what they displayed."""
-    texts = []
-    for cell in cells:
-        for output in cell.get("outputs", []):
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            texts.append("".join(text) if isinstance(text, list) else text)
-    return "".join(texts)
-
-
-def _tagged_text(notebook: dict, tag: str) -> str:
-    return _text([c for c in notebook["cells"] if tag in c.get("metadata", {}).get("tags", [])])
+def _text(notebook) -> str:
+    """What every cell printed, and the text form of what it displayed."""
+    return "".join(
+        output.get("text") or output.get("data", {}).get("text/plain", "")
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -274,8 +270,8 @@ def test_notebook_08_writes_to_the_wheels_mongod(binder):
     with programs_seen({"mongod": str(_wheel_mongod(binder))}) as seen:
         notebook = binder.execute("course/08-kafka-mongodb.md")
     assert not _errors(notebook), _errors(notebook)
-    assert "MongoDB (mongod) en mongodb://127.0.0.1:" in _tagged_text(notebook, "arrancar")
-    assert "Documentos en curso.personas: 60" in _tagged_text(notebook, "contar-documentos")
+    assert "MongoDB (mongod) en mongodb://127.0.0.1:" in plain_output(notebook, "arrancar")
+    assert "Documentos en curso.personas: 60" in plain_output(notebook, "contar-documentos")
     assert "mongod" in seen
     assert _wait_until_none_under(binder.root) == []
 
@@ -284,7 +280,7 @@ def test_activity_3_solution_passes_its_checks_on_binder(binder):
     with programs_seen({"mongod": str(_wheel_mongod(binder))}) as seen:
         notebook = binder.execute(ACTIVITY3)
     assert not _errors(notebook), _errors(notebook)
-    summary = re.search(r"(\d+) de (\d+) comprobaciones superadas", _text(notebook["cells"]))
-    assert summary and summary.group(1) == summary.group(2), _text(notebook["cells"])[-3000:]
+    summary = re.search(r"(\d+) de (\d+) comprobaciones superadas", _text(notebook))
+    assert summary and summary.group(1) == summary.group(2), _text(notebook)[-3000:]
     assert "mongod" in seen
     assert _wait_until_none_under(binder.root) == []
