@@ -12,7 +12,9 @@ ports, guarded launches (servers die with their owner), orphan sweeps. ``docker_
 Docker client, images, Ryuk. ``distribution.py``, ``java.py``, ``training.py``: jars, launch
 scripts, Java, class-sharing archives. ``errors.py``: every error class and
 ``failure_message()`` (a failed CLI call in Spanish). ``notebook.py``, ``pictures.py``,
-``widgets.py``: the notebook layer (magics, environment, live views, quizzes).
+``widgets.py``: the notebook layer (magics, environment, live views, quizzes); ``exercises.py``
+the end-of-lesson self-checks and the readers they use; ``manual.py`` Kafka started by hand
+(``Terminal``: a scratch folder, commands shown as typed, a guarded server).
 ``kafka_python_fix.py``: a kafka-python 3.0.x rebalance fix. A new backend is one module in
 ``kafka/`` or ``mongo/`` (subclasses of ``Cluster``/``Broker`` or ``Mongo``, ``BACKEND = ...``)
 plus its name in ``backends.NAMES``; the contract tests (tests/kafkalab/kafka) then take it.
@@ -21,6 +23,7 @@ plus its name in ``backends.NAMES``; the contract tests (tests/kafkalab/kafka) t
 from . import kafka_python_fix
 from .distribution import Distribution, ensure_kafka
 from .errors import KafkaLabError
+from .exercises import read_topic, self_check, topic_info
 from .kafka import Broker, Cluster, CommandResult
 from .mongo import Mongo
 from .notebook import (
@@ -49,4 +52,7 @@ __all__ = [
     "show_cluster",
     "show_group",
     "quiz",
+    "self_check",
+    "topic_info",
+    "read_topic",
 ]

@@ -44,6 +44,11 @@ TOOLS: dict[str, tuple[str, bool]] = {
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         True,
     ),
+    "kafka-console-share-consumer.sh": (
+        "org.apache.kafka.tools.consumer.ConsoleShareConsumer",
+        True,
+    ),
+    "kafka-share-groups.sh": ("org.apache.kafka.tools.consumer.group.ShareGroupCommand", True),
     "kafka-configs.sh": ("org.apache.kafka.tools.ConfigCommand", True),
     "kafka-get-offsets.sh": ("org.apache.kafka.tools.GetOffsetShell", True),
     "kafka-metadata-quorum.sh": ("org.apache.kafka.tools.MetadataQuorumCommand", True),

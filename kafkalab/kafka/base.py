@@ -81,6 +81,9 @@ def node_settings(node: Broker, voters: str, brokers: int) -> dict[str, object]:
         "group.initial.rebalance.delay.ms": 0,
         "broker.heartbeat.interval.ms": 1000,
         "broker.session.timeout.ms": 6000,
+        # Share consumers learn of their partitions on a heartbeat (5 s by default).
+        "group.share.heartbeat.interval.ms": 1000,
+        "group.share.min.heartbeat.interval.ms": 1000,
         # The quorum elects its first leader in about half a second instead of two.
         "controller.quorum.election.timeout.ms": 500,
         "controller.quorum.election.backoff.max.ms": 500,

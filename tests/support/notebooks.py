@@ -8,8 +8,10 @@ Cells are found by a tag given in the Markdown source (```{code-cell} ipython3 /
 
 from __future__ import annotations
 
+import copy
 import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jupytext
@@ -24,6 +26,7 @@ __all__ = [
     "consumed",
     "describe_rows",
     "execute_notebook",
+    "execute_runs",
     "last_run_seconds",
     "panes",
     "plain_output",
@@ -46,6 +49,39 @@ def execute_notebook(path: Path, *, timeout: int = 180) -> nbformat.NotebookNode
     client.execute()
     _timings[path.name] = time.perf_counter() - began
     return notebook
+
+
+def execute_runs(
+    path: Path, runs: Sequence[Mapping[str, str]], *, timeout: int = 120
+) -> list[nbformat.NotebookNode]:
+    """Run the notebook top to bottom once per item of ``runs``, all in ONE kernel.
+
+    Each item maps cell tags to a source that replaces those cells' code in that run (an
+    empty mapping runs the notebook as written). A cell that waits forever on a re-run fails
+    with nbclient's timeout; any cell error fails the run. Returns one executed copy per run.
+    """
+    original = jupytext.read(path)
+    original.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    client = NotebookClient(
+        copy.deepcopy(original),
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    executed = []
+    with client.setup_kernel():
+        for number, replacements in enumerate(runs, start=1):
+            notebook = copy.deepcopy(original)
+            for cell in notebook.cells:
+                for tag in set(cell.get("metadata", {}).get("tags", [])) & set(replacements):
+                    cell.source = replacements[tag]
+            client.nb = notebook
+            began = time.perf_counter()
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index)
+            _timings[f"{path.name}#{number}"] = time.perf_counter() - began
+            executed.append(notebook)
+    return executed
 
 
 def last_run_seconds(name: str) -> float:
