@@ -14,7 +14,7 @@ are ours, on this machine:
   conda would put there is Python and Java, and Java comes from the symlinks below;
 * PATH = that environment's bin + a folder of symlinks to the few system tools the scripts
   use, and Java. No Go, no mongod, no FerretDB: the course must bring its own MongoDB server;
-* ``binder/postBuild`` as written, then notebooks 00 and 08 and activity 3's solution
+* ``binder/postBuild`` as written, then notebooks 00 and 09 and activity 3's solution
   executed through ``binder/start`` with that environment's kernel.
 
 What it cannot check: that conda resolves binder/environment.yml (tests/test_environment_files.py
@@ -266,9 +266,9 @@ def test_notebook_00_runs_on_binder(binder):
     assert _wait_until_none_under(binder.root) == []
 
 
-def test_notebook_08_writes_to_the_wheels_mongod(binder):
+def test_notebook_09_writes_to_the_wheels_mongod(binder):
     with programs_seen({"mongod": str(_wheel_mongod(binder))}) as seen:
-        notebook = binder.execute("course/08-kafka-mongodb.md")
+        notebook = binder.execute("course/09-kafka-mongodb.md")
     assert not _errors(notebook), _errors(notebook)
     assert "MongoDB (mongod) en mongodb://127.0.0.1:" in plain_output(notebook, "arrancar")
     assert "Documentos en curso.personas: 60" in plain_output(notebook, "contar-documentos")

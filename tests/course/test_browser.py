@@ -21,9 +21,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.support.chromium import headless_chromium
-from tests.support.jupyter_server import serving
-from tests.support.jupyterlab import Lab, use_menu
+from tests.support.jupyterlab import use_menu
 from tests.support.kafka import wait_for
 from tests.support.processes import java_processes_mentioning
 

@@ -23,9 +23,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.support.chromium import headless_chromium
-from tests.support.jupyter_server import serving
-from tests.support.jupyterlab import MAKE_LAB_ARGS, Lab
+from tests.support.jupyterlab import MAKE_LAB_ARGS
 from tests.support.kafka import wait_for
 from tests.support.paths import REPO, output_file
 

@@ -1,0 +1,115 @@
+"""The course as text: the index lists every lesson, every lesson has its solution and its
+pictures, the Spanish uses one term per idea, and no code cell can wait forever on a re-run.
+
+These read the files only (fast); tests/course/test_NN_*.py run the lessons.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ElementTree
+
+import jupytext
+import pytest
+
+from tests.support.course import SOLUTIONS
+from tests.support.notebooks import COURSE
+
+LESSONS = sorted(COURSE.glob("[0-9][0-9]-*.md"))
+ACTIVITIES = sorted((COURSE.parent / "assignments" / "source").glob("*/*.md"))
+STUDENT_TEXTS = LESSONS + ACTIVITIES
+IMAGES = COURSE / "img"
+
+
+def test_readme_lists_every_lesson():
+    readme = (COURSE / "README.md").read_text()
+    assert len(LESSONS) == 10
+    for lesson in LESSONS:
+        assert f"]({lesson.name})" in readme, lesson.name
+    assert "make lab" in readme
+
+
+def test_every_lesson_has_one_solution_and_every_solution_a_lesson():
+    solutions = sorted(path.stem for path in SOLUTIONS.glob("*.ipy"))
+    assert solutions == [lesson.stem for lesson in LESSONS]
+
+
+def test_pictures_exist_are_valid_svg_and_are_all_used():
+    referenced = set()
+    for lesson in LESSONS:
+        for target in re.findall(r"!\[[^\]]+\]\((img/[^)]+)\)", lesson.read_text()):
+            path = COURSE / target
+            assert path.is_file(), f"{lesson.name}: {target} no existe"
+            root = ElementTree.parse(path).getroot()
+            assert root.tag == "{http://www.w3.org/2000/svg}svg", target
+            assert {"width", "height", "viewBox"} <= set(root.attrib), target
+            assert root.find(".//{http://www.w3.org/2000/svg}text") is not None, target
+            referenced.add(path.name)
+    assert referenced == {path.name for path in IMAGES.glob("*.svg")}
+    lessons_with_pictures = {name[:2] for name in referenced}
+    assert {"00", "01", "05", "07"} <= lessons_with_pictures | live_pictures()
+
+
+def live_pictures() -> set[str]:
+    """Lessons whose picture is drawn from the live cluster (a cell tagged dibujo-*)."""
+    return {
+        lesson.name[:2]
+        for lesson in LESSONS
+        if re.search(r"^:tags: \[.*dibujo", lesson.read_text(), flags=re.M)
+    }
+
+
+# One term per idea (pattern, what to write instead).
+WRONG_TERMS = [
+    (r"\blibrerías?\b", "biblioteca"),
+    (r"\b(?:la|las|una|nueva|nuevas) líder(?:es)?\b", "el líder / la réplica líder"),
+    (r"\bpegajos[oa]s?\b", "particionador *sticky*"),
+    (r"\bun TimeoutException\b", "una TimeoutException"),
+    (r"(?<![(«])\btemas?\b(?![)»])", "topic; «tema» solo como traducción, entre paréntesis"),
+    (r"\bbootstrap servers?\b(?!\*?\))", "servidor de arranque"),
+]
+
+
+@pytest.mark.parametrize("path", STUDENT_TEXTS, ids=lambda p: p.name)
+def test_spanish_uses_one_term_per_idea(path):
+    problems = []
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type != "markdown":
+            continue
+        prose = re.sub(r"`[^`]*`", "", cell.source)  # code spans name options, not ideas
+        for pattern, instead in WRONG_TERMS:
+            for found in re.findall(pattern, prose, flags=re.IGNORECASE):
+                problems.append(f"«{found}» → {instead}")
+    assert not problems, problems
+
+
+def code_lines(path) -> list[str]:
+    """Every line of every code cell, shell continuations (`\\` at the end) joined."""
+    return [
+        line
+        for cell in jupytext.read(path).cells
+        if cell.cell_type == "code"
+        for line in re.sub(r"\\\n\s*", " ", cell.source).splitlines()
+    ]
+
+
+@pytest.mark.parametrize("path", STUDENT_TEXTS, ids=lambda p: p.name)
+def test_console_tools_use_kafka_4_2_option_names(path):
+    old = [
+        line
+        for line in code_lines(path)
+        if re.search(r"--(property|consumer-property|producer-property)\b", line)
+    ]
+    assert not old, old
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_console_consumers_in_cells_end_by_themselves(path):
+    """A console consumer run to completion in a cell needs --timeout-ms, or a re-run (with
+    fewer new messages than --max-messages, or a group that already read them) waits forever."""
+    waiting = [
+        line
+        for line in code_lines(path)
+        if "kafka-console-consumer.sh" in line and "--timeout-ms" not in line
+    ]
+    assert not waiting, waiting
