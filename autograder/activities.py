@@ -208,6 +208,8 @@ ACTIVITY2 = Activity(
     mongo=False,
     cell_timeout=45,
     answers={"NOMBRE": "nombre"},
+    # The example of watch_consumers on a topic of its own: it shows the tool, grades nothing.
+    student_only=("ejemplo-consumidores", "comprobar"),
     steps=(
         Step("test-topic", "Tu topic: 4 particiones y factor de replicación 2", _a2_topic),
         Step("test-claves", "Cada clave en una sola partición", _a2_keys),

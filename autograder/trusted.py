@@ -265,7 +265,7 @@ class TrustedExecute(Execute):
             await self._check(cell)
             return cell
         if cell.metadata.get("nbgrader", {}).get("grade_id") in self._spec.student_only:
-            text = "(Al corregir no se ejecuta: cuentan las celdas de comprobación de arriba.)\n"
+            text = "(Al corregir no se ejecuta: es una ayuda para ti y no cuenta para la nota.)\n"
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
             return cell
         if not self._kernel_stopped and time.monotonic() > self._deadline:

@@ -49,6 +49,27 @@ def test_messages_and_keys(on_cluster, topic):
     assert set(partitions) == {"ana", "luis"}
 
 
+def test_keys_from_the_console_producer_with_the_new_and_the_old_option(on_cluster, topic):
+    """Activity 2 teaches --reader-property (Kafka 4.2, KIP-1147); a student who follows the
+    syllabus writes --property, which still works with a warning: the grader reads the keys
+    in the cluster, so both pass."""
+    on_cluster.run(f"kafka-topics.sh --create --topic {topic} --partitions 4")
+    producer = f"kafka-console-producer.sh --topic {topic} "
+    new = on_cluster.run(
+        producer + "--reader-property parse.key=true --reader-property key.separator=:",
+        input="ana:uno\nluis:dos\n",
+    )
+    old = on_cluster.run(
+        producer + "--property parse.key=true --property key.separator=:",
+        input="ana:tres\neva:cuatro\n",
+    )
+    assert "deprecated" not in new.stdout + new.stderr
+    warning = "--property is deprecated and will be removed in a future version. Use "
+    assert warning + "--reader-property instead." in old.stdout + old.stderr
+    assert {m.key for m in autograder.read_messages(topic)} == {"ana", "luis", "eva"}
+    assert set(autograder.check_keys_in_one_partition(topic)) == {"ana", "luis", "eva"}
+
+
 def test_keys_spread_over_partitions_fail(on_cluster, topic):
     on_cluster.run(f"kafka-topics.sh --create --topic {topic} --partitions 2")
     producer = KafkaProducer(bootstrap_servers=on_cluster.bootstrap_servers)

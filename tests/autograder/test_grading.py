@@ -8,10 +8,13 @@ bubblewrap sandbox: these tests fail (they do not skip) where it cannot work.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -167,6 +170,10 @@ def test_activity2_scores_every_submission_exactly(course, sandbox):
     _assert_spanish_feedback(course, ACTIVITY2, students)
     html = _feedback(course, ACTIVITY2, "tres-particiones")
     assert "debería tener 4 particiones y tiene 3" in html
+    # The statement's example of watch_consumers (its own topic and group) only helps the
+    # student: grading skips it, so it costs no time and cannot change a score.
+    example = _outputs(course, ACTIVITY2, "correcto", "ejemplo-consumidores")
+    assert example.startswith("(Al corregir no se ejecuta"), example
 
 
 @pytest.mark.parametrize(
@@ -326,6 +333,53 @@ def test_released_notebooks_hide_solutions_and_hidden_tests(course):
         assert "BEGIN SOLUTION" not in released and "HIDDEN TESTS" not in released
         assert "ESCRIBE AQUÍ TU CÓDIGO" in released
         assert not list((course / "release" / activity).glob("*.md"))
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell's code reads, names it defines), IPython syntax (!, %) included."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    read, defined = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, ast.alias):
+            defined.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            defined.add(node.name)
+    return read, defined
+
+
+def test_released_statements_tell_how_to_define_every_variable_they_use(course):
+    """A student sees what the released notebook shows: every variable its locked cells read
+    (NOMBRE in the checks) is defined by a locked cell above or, before it is first read, the
+    statement shows how to define it (`NOMBRE = "..."`); every variable of the code that the
+    statement names is one of those."""
+    for activity in (ACTIVITY1, ACTIVITY2, ACTIVITY3):
+        released = json.loads((course / "release" / activity / f"{activity}.ipynb").read_text())
+        given, taught, read_anywhere, mentioned = set(dir(builtins)), set(), set(), set()
+        for cell in released["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "markdown":
+                taught |= set(re.findall(r"`([A-Za-z_]\w*) = ", source))
+                mentioned |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", source))
+                continue
+            read, defined = _names(source)
+            read_anywhere |= read | defined
+            if not cell["metadata"].get("nbgrader", {}).get("locked"):
+                continue  # the student's cell: a stub in the released version
+            missing = read - given - taught - defined
+            assert not missing, (
+                f"{activity}: the cell {cell['metadata']['nbgrader']['grade_id']} reads "
+                f"{sorted(missing)}, which nothing above defines nor tells the student to define"
+            )
+            given |= defined
+        unexplained = (mentioned & read_anywhere) - given - taught
+        assert not unexplained, f"{activity}: the statement names {sorted(unexplained)}"
+    released = json.loads((course / "release" / ACTIVITY1 / f"{ACTIVITY1}.ipynb").read_text())
+    stub = next(c for c in released["cells"] if c["metadata"]["nbgrader"]["grade_id"] == "nombre")
+    assert "NOMBRE" in "".join(stub["source"]), "the cell where NOMBRE goes names it"
 
 
 def test_students_validate_their_notebook_with_nbgrader(course):
