@@ -179,6 +179,7 @@ def read_topic(
         bootstrap_servers=_cluster(cluster).reachable_servers(),
         client_id="kafkalab-ejercicio",
         enable_auto_commit=False,
+        allow_auto_create_topics=False,  # reading a missing topic must not create it
         request_timeout_ms=max(_TIMEOUT_MS, 1000 * int(timeout)),
         **consumer_options,
     )

@@ -23,6 +23,7 @@ from selenium.webdriver.common.by import By
 
 from tests.support.jupyterlab import use_menu
 from tests.support.kafka import wait_for
+from tests.support.paths import output_file
 from tests.support.processes import java_processes_mentioning
 
 pytestmark = pytest.mark.slow
@@ -45,6 +46,18 @@ def brokers_under(folder: Path) -> list[int]:
 
 
 # Reads the open notebook through JupyterLab's own objects (window.jupyterapp).
+# The lesson's SVG pictures, scrolled into view one by one: {src: natural width} (0: broken).
+PICTURES = """
+const found = {};
+for (const img of document.querySelectorAll('.jp-NotebookPanel img')) {
+  if (!img.src.includes('.svg')) { continue; }
+  img.scrollIntoView();
+  if (!img.complete) { return null; }
+  found[img.getAttribute('src')] = img.naturalWidth;
+}
+return Object.keys(found).length ? found : null;
+"""
+
 NOTEBOOK_STATE = """
 const panel = window.jupyterapp.shell.currentWidget;
 if (!panel || !panel.content || !panel.content.model) { return null; }
@@ -157,6 +170,20 @@ def test_double_click_opens_a_notebook_that_runs_on_kafka(lab, browser, tmp_path
             "Sí, al momento",  # the live consumer's panel
         ):
             assert expected in page, f"no aparece {expected!r} en la página"
+        # The exercise's self-check, run without a solution, says what is missing (✘), and the
+        # lesson's pictures (img/*.svg beside it) load; tests/output/lab-ejercicio.png shows it.
+        assert "Todavía no:" in page and "✘" in page
+        [check] = [
+            element
+            for element in browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell")
+            if "Comprobación del ejercicio" in element.get_attribute("textContent")
+        ]
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", check)
+        browser.save_screenshot(str(output_file("lab-ejercicio.png")))
+        pictures = wait_for(
+            lambda: browser.execute_script(PICTURES) or None, 20, what="los dibujos de la lección"
+        )
+        assert len(pictures) == 2 and all(width > 0 for width in pictures.values()), pictures
         # `!kafka-topics.sh --list`: the kernel's shell finds Kafka's command line tools.
         [listed] = [cell for cell in state["cells"] if "listar-topics" in cell["tags"]]
         assert "saludos" in json.dumps(listed["outputs"])

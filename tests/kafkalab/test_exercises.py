@@ -62,6 +62,7 @@ def test_missing_topics_fail_a_check_with_a_spanish_hint(cluster3, topic):
         kafkalab.topic_info(topic, cluster=cluster3)
     with pytest.raises(AssertionError, match=f"no existe el topic «{topic}»"):
         kafkalab.read_topic(topic, cluster=cluster3, timeout=3)
+    assert topic not in kafkalab.topic_info(cluster=cluster3)  # reading did not create it
 
 
 def test_self_check_marks_each_check_and_never_raises(cluster3, topic):
