@@ -10,7 +10,6 @@ import pytest
 
 from tests.support.course import (
     RUNS,
-    SOLUTIONS,
     all_outputs,
     check_exercise,
     check_recap,
@@ -171,17 +170,3 @@ def test_topics_console_tools_use_the_kafka_4_2_option_names(topics):
     output = all_outputs(topics)
     assert "DEPRECATED" not in output
     assert not re.search(r"is deprecated|DeprecationWarning", output), output
-
-
-def test_every_console_consumer_that_waits_has_a_timeout():
-    sources = [(COURSE / LESSON).read_text(), (SOLUTIONS / f"{LESSON[:-3]}.ipy").read_text()]
-    commands = [
-        line
-        for source in sources
-        for line in source.replace("\\\n", " ").splitlines()
-        if line.startswith("!kafka-console-consumer.sh")
-    ]
-    assert len(commands) == 6, commands
-    for command in commands:
-        if "--max-messages" in command or "--group" in command:
-            assert "--timeout-ms" in command, command
