@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .activities import ACTIVITIES
 from .notebooks import COURSE_ROOT, convert_sources
-from .records import reports_dir, write_json
+from .records import GradingRun, RecordError, RunResult, read_record, run_path, write_record
 from .sandbox import NOT_ISOLATED, isolation_problem
 
 __all__ = [
@@ -331,33 +331,38 @@ class _Meter:
 
 def results_path(course_root: Path, activity: str) -> Path:
     """The JSON record of the grading runs of ``activity`` (read by the class report)."""
-    return reports_dir(course_root, activity) / "calificacion.json"
+    return run_path(course_root, activity)
 
 
 def _record_run(settings: _Settings, jobs: int, results: list[GradeResult]) -> None:
     """Write this run's results, keeping earlier results of students it did not grade."""
     import datetime
-    import json
 
     path = results_path(settings.course_root, settings.activity)
-    kept: dict[str, dict] = {}
     try:
-        for earlier in json.loads(path.read_text()).get("results", []):
-            kept[earlier["student"]] = earlier
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass  # no earlier run (or an unreadable record): start again
+        earlier = read_record(path, GradingRun)
+    except RecordError:
+        earlier = None  # an unreadable record: start again
+    kept = {result.student: result for result in (earlier.results if earlier else [])}
     for result in results:
-        kept[result.student] = {**result.__dict__, "seconds": round(result.seconds, 2)}
-    record = {
-        "activity": settings.activity,
-        "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "jobs": jobs,
-        "mode": settings.mode,
-        "results": [kept[student] for student in sorted(kept)],
-    }
+        kept[result.student] = RunResult(
+            result.student,
+            result.score,
+            result.max_score,
+            round(result.seconds, 2),
+            result.ok,
+            result.error,
+        )
+    record = GradingRun(
+        activity=settings.activity,
+        finished=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        jobs=jobs,
+        mode=settings.mode,
+        results=[kept[student] for student in sorted(kept)],
+    )
     try:
-        write_json(path, record)
-    except OSError as error:  # the grades are in the gradebook anyway
+        write_record(path, record)
+    except (OSError, RecordError) as error:  # the grades are in the gradebook anyway
         print(f"No se pudo guardar {path}: {error}", file=sys.stderr)
 
 

@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
-from .records import reports_dir
+from .records import events_path  # where the grading of a submission records what happened
 
 __all__ = ["events_path", "locked_cells", "tamper_signals"]
-
-
-def events_path(course_root: Path, activity: str, student: str) -> Path:
-    """Where the grading of one submission records what happened (JSON)."""
-    return reports_dir(course_root, activity) / "eventos" / f"{student}.json"
 
 
 # Packages whose objects the grader (or the student's view of it) relies on: assigning to

@@ -43,7 +43,7 @@ from traitlets import Bool, Enum, Integer, default
 
 from . import checks
 from .activities import Activity, Context, activity, failure_lines
-from .records import write_json
+from .records import Events, RecordError, write_record
 from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
 from .servers import default_pool
 from .signals import events_path, locked_cells, tamper_signals
@@ -419,8 +419,9 @@ def _cell_label(cell, index: int) -> str:
 
 
 def _write_json(path: Path, data: dict, log) -> None:
-    """Record ``data``; log, never raise (the grade does not depend on the record)."""
+    """Record ``data`` as :class:`~autograder.records.Events`; log, never raise (the grade
+    does not depend on the record)."""
     try:
-        write_json(path, data)
-    except OSError as error:
+        write_record(path, Events.from_dict(data))
+    except (OSError, RecordError) as error:
         log.warning("could not record %s: %s", path, error)
