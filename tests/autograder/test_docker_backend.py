@@ -30,7 +30,7 @@ def test_activity1_is_graded_exactly_with_docker_clusters(monkeypatch, tmp_path)
         assert {r.student: r.score for r in results} == pytest.approx(
             {student: SUBMISSIONS[ACTIVITY1][student][1] for student in students}
         )
-        idle = [c for clusters in default_pool()._clusters.values() for c, _settings in clusters]
+        idle = [c for clusters in default_pool()._clusters.values() for c, _baseline in clusters]
         assert len(idle) == 1 and idle[0].backend == "docker", idle
         reprs = repr(idle[0])
         for student in students:
