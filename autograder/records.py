@@ -49,6 +49,7 @@ __all__ = [
     "RunResult",
     "TamperSignal",
     "Timeout",
+    "events_dir",
     "events_path",
     "import_path",
     "participants_path",
@@ -82,9 +83,14 @@ def run_path(course_root: Path, activity: str) -> Path:
     return reports_dir(course_root, activity) / "calificacion.json"
 
 
+def events_dir(course_root: Path, activity: str) -> Path:
+    """``eventos/``: one :class:`Events` record per submission."""
+    return reports_dir(course_root, activity) / "eventos"
+
+
 def events_path(course_root: Path, activity: str, student: str) -> Path:
     """``eventos/<student>.json``: what happened grading one submission (:class:`Events`)."""
-    return reports_dir(course_root, activity) / "eventos" / f"{student}.json"
+    return events_dir(course_root, activity) / f"{student}.json"
 
 
 def import_path(course_root: Path, activity: str) -> Path:

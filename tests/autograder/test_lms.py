@@ -11,16 +11,20 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
+from nbgrader.plugins import LateSubmissionPlugin
 
 from autograder.__main__ import main
 from autograder.grading import grade_class
 from autograder.lms import NEW, REPLACED, UNCHANGED, ImportReport, export_csv, import_zip
+from autograder.records import VERSION, ImportRecord, import_path, participants_path, read_record
 from tests.fixtures.submissions import ACTIVITY1, ACTIVITY2, SUBMISSIONS, write_submission
 from tests.support.grading import course_copy
 
@@ -154,8 +158,8 @@ def test_import_takes_one_notebook_per_student_and_says_why_not_for_the_rest(
         "ana-perez": ("Ana", "Pérez", "1002"),
     }
     saved = json.loads((course / "informes" / ACTIVITY1 / "importacion.json").read_text())
-    assert saved == report.to_json()
-    assert saved["zip"] == str(archive)
+    assert read_record(import_path(course, ACTIVITY1), ImportRecord) == report.to_record()
+    assert saved["version"] == VERSION and saved["zip"] == str(archive)
     assert {e["student"] for e in saved["imported"]} == set(IMPORTED)
     assert set(saved["imported"][0]) >= {"student", "name", "lms_id", "file"}
     assert {p["name"] for p in saved["problems"]} == set(PROBLEMS)
@@ -167,9 +171,16 @@ def test_reimporting_changes_nothing_and_ids_stay_the_same(course, notebooks, tm
     import_zip(archive, ACTIVITY1, course)
     before = {s: submitted(course, s).stat().st_mtime_ns for s in IMPORTED}
     students = gradebook_students(course)
+    # The participants as an import before the records had types wrote them (a bare
+    # mapping): read all the same.
+    participants = participants_path(course, ACTIVITY1)
+    saved = json.loads(participants.read_text())
+    assert saved["version"] == VERSION
+    participants.write_text(json.dumps(saved["participants"], ensure_ascii=False))
     time.sleep(0.05)
     again = import_zip(archive, ACTIVITY1, course)
     assert_imported(course, again, notebooks, UNCHANGED)
+    assert json.loads(participants.read_text())["version"] == VERSION
     assert {s: submitted(course, s).stat().st_mtime_ns for s in IMPORTED} == before
     assert gradebook_students(course) == students
     assert not (course / "informes" / ACTIVITY1 / "anteriores").exists()
@@ -309,18 +320,51 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
         return {row["Identificador"]: row for row in csv.DictReader(handle)}
 
 
+class PointsOff(LateSubmissionPlugin):
+    """A late penalty of our own, as nbgrader's docs describe: 0.2 points off a late
+    notebook (nbgrader caps it at the notebook's score)."""
+
+    def late_submission_penalty(self, student_id, score, total_seconds_late):
+        return 0.2
+
+
+def nbgrader(course: Path, *argv: str) -> subprocess.CompletedProcess:
+    """nbgrader's own command line, run in the course folder as an instructor would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *argv], cwd=course, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.slow
 def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_path, capsys):
-    """Import, grade two submissions for real, export: what Moodle reads back matches."""
+    """Import, grade two submissions for real (one late, with a late penalty), export: what
+    Moodle reads back matches the gradebook, and the grades are nbgrader's own export's."""
     import_zip(class_zip(tmp_path / "moodle.zip", notebooks), ACTIVITY1, course)
+    # A due date, a late penalty and a submission after the due date, as nbgrader's docs
+    # describe them (collect writes timestamp.txt; here we do).
+    with (course / "nbgrader_config.py").open("a") as config:
+        config.write(f"c.AssignLatePenalties.plugin_class = '{__name__}.PointsOff'\n")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "kafka-iabd") as gradebook:
+        gradebook.update_or_create_assignment(ACTIVITY1, duedate="2025-01-20 10:00:00 UTC")
+    (submitted(course, "ana-perez").parent / "timestamp.txt").write_text(
+        "2025-01-21 09:30:00.000000 UTC"
+    )
     graded = ["ana-perez", "jose-martinez-nunez-1001"]
     results = grade_class(
         ACTIVITY1, course_root=course, students=graded, jobs=1, progress=lambda _: None
     )
     assert all(r.ok for r in results), results
     assert {r.student: r.score for r in results} == pytest.approx(
-        {"ana-perez": 0.3, "jose-martinez-nunez-1001": 0.5}
+        {"ana-perez": 0.3, "jose-martinez-nunez-1001": 0.5}  # nbgrader's raw score
     )
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "kafka-iabd") as gradebook:
+        ana = gradebook.find_submission(ACTIVITY1, "ana-perez")
+        assert ana.total_seconds_late == 23.5 * 3600
+        assert (ana.score, ana.late_submission_penalty) == pytest.approx((0.3, 0.2))
+        jose = gradebook.find_submission(ACTIVITY1, "jose-martinez-nunez-1001")
+        assert jose.late_submission_penalty == 0
 
     path = export_csv(ACTIVITY1, course)
     assert path == course / "informes" / ACTIVITY1 / "notas.csv"
@@ -330,24 +374,41 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
         "Última modificación (calificación),Archivo de comentarios\r\n"
     )
     rows = read_csv(path)
+    # nbgrader's own CSV export (CsvExportPlugin): its score has the late penalty taken off.
+    done = nbgrader(course, "export", "--to", str(tmp_path / "nbgrader.csv"))
+    with (tmp_path / "nbgrader.csv").open(newline="") as handle:
+        theirs = {
+            row["student_id"]: row
+            for row in csv.DictReader(handle)
+            if row["assignment"] == ACTIVITY1
+        }
+    assert "Using exporter: CsvExportPlugin" in done.stderr
+    assert float(theirs["ana-perez"]["raw_score"]) == pytest.approx(0.3)
+    assert float(theirs["ana-perez"]["score"]) == pytest.approx(0.1)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "kafka-iabd") as gradebook:
-        scores = {s.student.id: s.score for s in gradebook.assignment_submissions(ACTIVITY1)}
         expected = {
-            f"Participante {s.lms_user_id}": (f"{s.first_name} {s.last_name}", scores.get(s.id))
+            f"Participante {s.lms_user_id}": (f"{s.first_name} {s.last_name}", s.id)
             for s in gradebook.students
         }
+        graded_ids = {s.student.id for s in gradebook.assignment_submissions(ACTIVITY1)}
         points = gradebook.find_assignment(ACTIVITY1).max_score
     assert {k: r["Nombre completo"] for k, r in rows.items()} == {
-        k: name for k, (name, _score) in expected.items()
+        k: name for k, (name, _student) in expected.items()
     }
-    for key, (_name, score) in expected.items():
+    for key, (_name, student) in expected.items():
         grade = rows[key]["Calificación"]
-        assert (grade == "") if score is None else (float(grade) == pytest.approx(score)), key
+        if student in graded_ids:
+            assert float(grade) == pytest.approx(float(theirs[student]["score"])), key
+        else:
+            assert grade == "", key
     assert {k: r["Calificación"] for k, r in rows.items()} == {
         "Participante 1001": "0.5",
-        "Participante 1002": "0.3",
+        "Participante 1002": "0.1",  # 0.3 less the 0.2 of the late penalty
         "Participante 1007": "",  # imported, not graded: empty, not 0
     }
+    assert rows["Participante 1002"]["Estado"] == (
+        "Calificada; entregada tarde: 0.2 de penalización"
+    )
     assert rows["Participante 1001"]["Nombre completo"] == JOSE
     assert {r["Calificación máxima"] for r in rows.values()} == {str(points)} == {"0.5"}
     assert rows["Participante 1007"]["Estado"] == "Sin calificar"
@@ -357,6 +418,7 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
         assert feedback == f"feedback/{student}/{ACTIVITY1}/{ACTIVITY1}.html"
         assert (course / feedback).is_file()
     assert rows["Participante 1007"]["Archivo de comentarios"] == ""
+    out_of_points = rows
 
     # Scaled to the Moodle assignment's maximum, through the command.
     out_of_10 = tmp_path / "sobre10.csv"
@@ -364,15 +426,46 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
                  "--sobre", "10"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert out == (
-        "3 alumnos: 2 con nota (media 8.00 de 10.0); 1 sin calificar (nota vacía, no 0).\n"
+        "3 alumnos: 2 con nota (media 6.00 de 10.0); 1 entregadas tarde (con la penalización "
+        "de nbgrader); 1 sin calificar (nota vacía, no 0).\n"
         f"Notas para Moodle en {out_of_10}\n"
     )
     rows = read_csv(out_of_10)
     assert {k: (r["Calificación"], r["Calificación máxima"]) for k, r in rows.items()} == {
         "Participante 1001": ("10.0", "10.0"),
-        "Participante 1002": ("6.0", "10.0"),
+        "Participante 1002": ("2.0", "10.0"),  # nbgrader's 0.1 of 0.5
         "Participante 1007": ("", "10.0"),
     }
+
+    # The same worksheet from nbgrader's own command, with the plugin.
+    by_nbgrader = tmp_path / "nbgrader-moodle.csv"
+    done = nbgrader(
+        course,
+        "export",
+        "--exporter=autograder.lms.MoodleExportPlugin",
+        f"--assignment={ACTIVITY1}",
+        f"--to={by_nbgrader}",
+        "--MoodleExportPlugin.out_of=10",
+    )
+    assert "Using exporter: MoodleExportPlugin" in done.stderr
+    assert "Notas para Moodle en" in done.stderr
+
+    def without_time(table: dict) -> dict:
+        return {k: {**r, "Última modificación (calificación)": ""} for k, r in table.items()}
+
+    assert without_time(read_csv(by_nbgrader)) == without_time(rows)
+    # Without --assignment: every activity imported from Moodle, each to its notas.csv.
+    path.unlink()
+    nbgrader(course, "export", "--exporter=autograder.lms.MoodleExportPlugin")
+    assert without_time(read_csv(path)) == without_time(out_of_points)
+    # nbgrader's own command stops with the reason, in Spanish.
+    wrong = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.lms.MoodleExportPlugin",
+         "--assignment=actividad9"],
+        cwd=course, capture_output=True, text=True,
+    )  # fmt: skip
+    assert wrong.returncode == 1 and "No conozco la actividad «actividad9»" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
     # Ana sends a new notebook: until it is graded again, her old grade does not go out.
     import_zip(class_zip(tmp_path / "otra.zip", notebooks, ana="correcto"), ACTIVITY1, course)

@@ -1,9 +1,6 @@
-"""The round trip with Moodle: submissions in, grades out.
-
-``python -m autograder import ZIP ACTIVITY`` turns Moodle's "Download all submissions" zip
-into nbgrader's ``submitted/<student>/<activity>/<activity>.ipynb`` and registers each student
-in the gradebook; ``python -m autograder export ACTIVITY`` writes the grades as a Moodle
-grading worksheet (CSV) to upload with "Upload grading worksheet".
+"""``python -m autograder import ZIP ACTIVITY``: Moodle's "Download all submissions" zip of
+an activity into nbgrader's ``submitted/<student>/<activity>/<activity>.ipynb``, each student
+registered in the gradebook.
 
 Moodle names each submission folder ``<Full name>_<participant id>_assignsubmission_<plugin>_``
 (``file`` for uploaded files, ``onlinetext`` for the online text, as ``onlinetext.html``);
@@ -14,32 +11,43 @@ a student within one activity only. The mapping participant id -> student of eac
 is kept in ``informes/<activity>/participantes.json``; the gradebook's ``lms_user_id`` holds
 the latest one seen (for nbgrader's own tools).
 
-Why not nbgrader's ``zip_collect``: its collector maps file *names* to students and
-notebooks through one regular expression, so a student who uploads ``Entrega final.ipynb``
-is skipped, two notebooks of one student silently become two notebooks to grade, it cannot
-tell a notebook of another activity, nor register names and Moodle ids in the gradebook, and
-``--force`` overwrites earlier submissions without a trace. Here each Moodle folder is one
-student, read straight from the zip (nothing is extracted by the names inside it, so a
-crafted path cannot write outside the course), and every decision is in the report.
+Why a command of our own and not nbgrader's ``zip_collect`` (``ZipCollectApp``): its collector
+maps file *names* to students and notebooks through one regular expression, so a student who
+uploads ``Entrega final.ipynb`` is skipped, two notebooks of one student silently become two
+notebooks to grade, it cannot tell a notebook of another activity, nor register names and
+Moodle ids in the gradebook, and ``--force`` overwrites earlier submissions without a trace.
+Here each Moodle folder is one student, read straight from the zip (nothing is extracted by
+the names inside it, so a crafted path cannot write outside the course), and every decision
+is in the report.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
 import hashlib
-import json
 import re
-import unicodedata
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .activities import ACTIVITIES
-from .activities import activity as find_activity
-from .records import reports_dir, write_json
+from ..activities import ACTIVITIES
+from ..records import (
+    NEW,
+    REPLACED,
+    UNCHANGED,
+    Imported,
+    ImportRecord,
+    Participant,
+    Participants,
+    Problem,
+    import_path,
+    participants_path,
+    reports_dir,
+    write_record,
+)
+from .base import LMSError, check_activity, check_course, gradebook, load_participants, order, slug
 
-__all__ = ["ImportReport", "LMSError", "export_csv", "import_zip"]
+__all__ = ["NEW", "REPLACED", "UNCHANGED", "ImportReport", "import_zip"]
 
 # A Moodle submission folder (or flat file name): name, participant id, plugin, rest.
 _MOODLE_ENTRY = re.compile(
@@ -48,44 +56,6 @@ _MOODLE_ENTRY = re.compile(
 )
 _IGNORED_PARTS = ("__MACOSX", ".ipynb_checkpoints")
 _MAX_NOTEBOOK_BYTES = 50 << 20
-
-# What the report says happened to each imported notebook.
-NEW, UNCHANGED, REPLACED = "nueva", "sin cambios", "reemplazada"
-
-# The columns of Moodle's grading worksheet (Spanish interface). Moodle's importer needs
-# the first three it reads by name: Identificador, Calificación and Última modificación
-# (calificación); it ignores the others.
-COLUMNS = (
-    "Identificador",
-    "Nombre completo",
-    "Estado",
-    "Calificación",
-    "Calificación máxima",
-    "Última modificación (calificación)",
-    "Archivo de comentarios",
-)
-PARTICIPANT = "Participante "  # Moodle's "hiddenuser" string in Spanish, before the id
-
-
-class LMSError(Exception):
-    """A problem with the zip, the activity or the course, in Spanish for the user."""
-
-
-@dataclass
-class Imported:
-    student: str
-    name: str
-    lms_id: str
-    file: str  # the notebook's path inside the zip
-    status: str = NEW  # NEW, UNCHANGED or REPLACED
-    backup: str | None = None  # where the replaced notebook went (relative to the course)
-
-
-@dataclass
-class Problem:
-    folder: str
-    name: str
-    reason: str
 
 
 @dataclass
@@ -96,13 +66,14 @@ class ImportReport:
     problems: list[Problem] = field(default_factory=list)
     path: Path | None = None  # where the JSON report was saved
 
-    def to_json(self) -> dict:
-        return {
-            "zip": str(self.zip),
-            "activity": self.activity,
-            "imported": [asdict(entry) for entry in self.imported],
-            "problems": [asdict(problem) for problem in self.problems],
-        }
+    def to_record(self) -> ImportRecord:
+        """What ``importacion.json`` keeps of it."""
+        return ImportRecord(
+            zip=str(self.zip),
+            activity=self.activity,
+            imported=list(self.imported),
+            problems=list(self.problems),
+        )
 
     def text(self) -> str:
         """The report in Spanish, as the command prints it."""
@@ -134,9 +105,6 @@ class ImportReport:
         if self.path is not None:
             lines.append(f"Informe guardado en {self.path}")
         return "\n".join(lines)
-
-
-# --- Import ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -244,22 +212,12 @@ def _notebook_problem(data: bytes, activity: str, known: dict[str, set[str]]) ->
     return None
 
 
-def _slug(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
-
-
-def _order(name: str) -> tuple[str, str]:
-    """Alphabetical order as a Spanish reader expects it: accents do not come last."""
-    return _slug(name), name
-
-
 def _same_name(a: str, b: str) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _assign_ids(
-    people: dict[str, _Folder], mapping: dict[str, dict], known: dict[str, str]
+    people: dict[str, _Folder], mapping: dict[str, Participant], known: dict[str, str]
 ) -> dict[str, str]:
     """A stable student id for each participant id.
 
@@ -270,63 +228,34 @@ def _assign_ids(
     id, unless two people of this zip could both be them.
     """
     ids: dict[str, str] = {}
-    taken = {entry["student"]: lms_id for lms_id, entry in mapping.items()}
+    taken = {entry.student: lms_id for lms_id, entry in mapping.items()}
     for lms_id in people:
         if lms_id in mapping:
-            ids[lms_id] = mapping[lms_id]["student"]
+            ids[lms_id] = mapping[lms_id].student
     waiting = [person for lms_id, person in sorted(people.items()) if lms_id not in ids]
     slugs: dict[str, list[str]] = {}
     for person in waiting:
-        slugs.setdefault(_slug(person.name) or "participante", []).append(person.lms_id)
+        slugs.setdefault(slug(person.name) or "participante", []).append(person.lms_id)
 
     def free(student: str, lms_id: str) -> bool:
         return taken.get(student, lms_id) == lms_id and student not in ids.values()
 
     for person in waiting:
-        slug = _slug(person.name) or "participante"
-        pattern = re.compile(rf"^{re.escape(slug)}(-\d+)?$")
+        base = slug(person.name) or "participante"
+        pattern = re.compile(rf"^{re.escape(base)}(-\d+)?$")
         candidates = [
             student
             for student, name in known.items()
             if pattern.match(student) and _same_name(name, person.name)
         ]
-        twins = [p for p in slugs[slug] if _same_name(people[p].name, person.name)]
+        twins = [p for p in slugs[base] if _same_name(people[p].name, person.name)]
         if len(candidates) == 1 and len(twins) == 1 and free(candidates[0], person.lms_id):
             ids[person.lms_id] = candidates[0]
-        elif len(slugs[slug]) == 1 and slug not in known and free(slug, person.lms_id):
-            ids[person.lms_id] = slug
+        elif len(slugs[base]) == 1 and base not in known and free(base, person.lms_id):
+            ids[person.lms_id] = base
         else:
-            ids[person.lms_id] = f"{slug}-{person.lms_id}"
+            ids[person.lms_id] = f"{base}-{person.lms_id}"
     return ids
-
-
-def _check_activity(activity: str) -> str:
-    found = find_activity(activity)
-    if found is None:
-        names = ", ".join(f"{a.short} ({a.name})" for a in ACTIVITIES.values())
-        raise LMSError(f"No conozco la actividad «{activity}». Actividades: {names}.")
-    return found.name
-
-
-def _check_course(course_root: Path) -> None:
-    if not (course_root / "nbgrader_config.py").is_file():
-        raise LMSError(f"{course_root} no es un curso de nbgrader: no tiene nbgrader_config.py.")
-
-
-def _load_mapping(course_root: Path, activity: str) -> dict[str, dict]:
-    path = reports_dir(course_root, activity) / "participantes.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise LMSError(f"No puedo leer {path}: {error}") from None
-
-
-def _gradebook(course_root: Path):
-    from .grading import nbgrader_api
-
-    return nbgrader_api(course_root).gradebook
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -344,8 +273,8 @@ def import_zip(zip_path: Path, activity: str, course_root: Path) -> ImportReport
     saved as ``informes/<activity>/importacion.json``.
     """
     zip_path, course_root = Path(zip_path).absolute(), Path(course_root)
-    activity = _check_activity(activity)
-    _check_course(course_root)
+    activity = check_activity(activity)
+    check_course(course_root)
     if not zip_path.is_file():
         raise LMSError(f"No encuentro el zip {zip_path}.")
     known_ids = _activity_grade_ids(course_root)
@@ -371,36 +300,33 @@ def import_zip(zip_path: Path, activity: str, course_root: Path) -> ImportReport
                 Problem(stranger, "", "no es una carpeta de entrega de Moodle: no la miro")
             )
         chosen: dict[str, tuple[zipfile.ZipInfo, bytes]] = {}
-        mapping = _load_mapping(course_root, activity)
-        for lms_id, person in sorted(people.items(), key=lambda item: _order(item[1].name)):
+        mapping = load_participants(course_root, activity)
+        for lms_id, person in sorted(people.items(), key=lambda item: order(item[1].name)):
             problem, found = _choose_notebook(archive, person, activity, known_ids)
             if problem is None:
                 chosen[lms_id] = found
                 continue
-            earlier = mapping.get(lms_id, {}).get("student")
+            earlier = mapping[lms_id].student if lms_id in mapping else None
             if earlier and _submitted(course_root, activity, earlier).is_file():
                 problem += f"; sigue valiendo la que se importó antes ({earlier})"
             report.problems.append(Problem(person.label(), person.name, problem))
-    gradebook = _gradebook(course_root)
-    with gradebook:
-        known = {
-            s.id: " ".join(filter(None, [s.first_name, s.last_name])) for s in gradebook.students
-        }
+    with gradebook(course_root) as book:
+        known = {s.id: " ".join(filter(None, [s.first_name, s.last_name])) for s in book.students}
         ids = _assign_ids(people, mapping, known)
-        for lms_id, (info, data) in sorted(chosen.items(), key=lambda i: _order(people[i[0]].name)):
+        for lms_id, (info, data) in sorted(chosen.items(), key=lambda i: order(people[i[0]].name)):
             person, student = people[lms_id], ids[lms_id]
             entry = Imported(student, person.name, lms_id, _member_name(info))
             entry.status, entry.backup = _store(course_root, activity, student, data)
             first, last = _split_name(person.name)
-            gradebook.update_or_create_student(
+            book.update_or_create_student(
                 student, first_name=first, last_name=last, lms_user_id=lms_id
             )
-            mapping[lms_id] = {"student": student, "name": person.name}
+            mapping[lms_id] = Participant(student, person.name)
             report.imported.append(entry)
-    reports = reports_dir(course_root, activity)
-    write_json(reports / "participantes.json", dict(sorted(mapping.items())))
-    report.path = reports / "importacion.json"
-    write_json(report.path, report.to_json())
+    participants = Participants(participants=dict(sorted(mapping.items())))
+    write_record(participants_path(course_root, activity), participants)
+    report.path = import_path(course_root, activity)
+    write_record(report.path, report.to_record())
     return report
 
 
@@ -456,147 +382,3 @@ def _store(course_root: Path, activity: str, student: str, data: bytes) -> tuple
     temporary.write_bytes(data)
     temporary.replace(target)
     return (REPLACED if backup else NEW), backup
-
-
-# --- Export ----------------------------------------------------------------------------------
-
-
-def _decimal(value: float) -> str:
-    """A grade as Moodle reads it: a decimal point, at most 5 decimals (0.5, 0.15, 1.0)."""
-    text = f"{round(value, 5):.5f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
-
-
-def _max_score(gradebook, course_root: Path, activity: str) -> float:
-    from nbgrader.api import MissingEntry
-
-    try:
-        return float(gradebook.find_assignment(activity).max_score)
-    except MissingEntry:
-        raise LMSError(
-            f"{activity} no está en el gradebook de {course_root}: ejecuta antes "
-            "«python -m autograder prepare»."
-        ) from None
-
-
-def export_csv(
-    activity: str,
-    course_root: Path,
-    path: Path | None = None,
-    *,
-    out_of: float | None = None,
-    progress=lambda _line: None,
-) -> Path:
-    """Write the grades of ``activity`` as a Moodle grading worksheet and return its path.
-
-    One row per student imported from Moodle for this activity. ``Calificación`` is the
-    gradebook's score (out of the activity's points, or scaled to ``out_of``, the maximum
-    grade of the Moodle assignment); it is empty, never 0, for a submission not graded yet
-    or changed after it was graded. The default path is ``informes/<activity>/notas.csv``.
-    ``progress`` receives a one-line Spanish summary.
-    """
-    course_root = Path(course_root)
-    activity = _check_activity(activity)
-    _check_course(course_root)
-    if out_of is not None and not out_of > 0:
-        raise LMSError(f"La calificación máxima debe ser mayor que 0, no {out_of:g}.")
-    rows, summary = _grade_rows(activity, course_root, out_of)
-    path = Path(path) if path else reports_dir(course_root, activity) / "notas.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
-    progress(summary)
-    return path
-
-
-def _grade_rows(activity: str, course_root: Path, out_of: float | None):
-    from nbgrader.api import MissingEntry
-
-    mapping = _load_mapping(course_root, activity)
-    if not mapping:
-        raise LMSError(
-            f"No hay alumnos de Moodle en {activity}: importa antes sus entregas con "
-            f"«python -m autograder import ZIP {activity}»."
-        )
-    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    rows, graded, pending, manual, stale = [], [], [], [], []
-    gradebook = _gradebook(course_root)
-    with gradebook:
-        points = _max_score(gradebook, course_root, activity)
-        top = points if out_of is None else float(out_of)
-        for lms_id, entry in sorted(mapping.items(), key=lambda item: _order(item[1]["name"])):
-            student = entry["student"]
-            try:
-                found = gradebook.find_student(student)
-                name = " ".join(filter(None, [found.first_name, found.last_name]))
-            except MissingEntry:
-                name = entry["name"]
-            feedback = course_root / "feedback" / student / activity / f"{activity}.html"
-            try:
-                submission = gradebook.find_submission(activity, student)
-            except MissingEntry:
-                submission = None
-            state, grade, modified = "Sin calificar", "", ""
-            if submission is not None and _changed_after_grading(course_root, activity, student):
-                state = "Entrega cambiada después de calificar: sin nota"
-                stale.append(student)
-            elif submission is not None:
-                score = float(submission.score)
-                grade = _decimal(score / points * top if points else 0.0)
-                modified = now
-                state = "Calificada"
-                graded.append(score)
-                if submission.needs_manual_grade:
-                    state = "Calificada en parte: falta la corrección a mano"
-                    manual.append(student)
-            else:
-                pending.append(student)
-            rows.append(
-                [
-                    f"{PARTICIPANT}{lms_id}",
-                    name,
-                    state,
-                    grade,
-                    _decimal(top),
-                    modified,
-                    str(feedback.relative_to(course_root)) if feedback.is_file() else "",
-                ]
-            )
-        unmapped = sorted(
-            s.student.id
-            for s in gradebook.assignment_submissions(activity)
-            if s.student.id not in {e["student"] for e in mapping.values()}
-        )
-    summary = [f"{len(rows)} alumnos: {len(graded)} con nota"]
-    if graded:
-        average = sum(graded) / len(graded) / points * top if points else 0.0
-        summary[0] += f" (media {average:.2f} de {_decimal(top)})"
-    if pending:
-        summary.append(f"{len(pending)} sin calificar (nota vacía, no 0)")
-    if stale:
-        summary.append(f"{len(stale)} cambiadas después de calificar (nota vacía): recalifica")
-    if manual:
-        summary.append(f"{len(manual)} con corrección a mano pendiente (nota parcial)")
-    if unmapped:
-        summary.append(
-            f"{len(unmapped)} calificados que no vienen de Moodle, fuera del CSV: "
-            + ", ".join(unmapped)
-        )
-    text = "; ".join(summary) + "."
-    if out_of is None:
-        text += (
-            f" Notas sobre {_decimal(points)} puntos: si la tarea de Moodle tiene otra "
-            "calificación máxima, exporta con --sobre MÁXIMO."
-        )
-    return rows, text
-
-
-def _changed_after_grading(course_root: Path, activity: str, student: str) -> bool:
-    name = f"{activity}.ipynb"
-    submitted = course_root / "submitted" / student / activity / name
-    autograded = course_root / "autograded" / student / activity / name
-    if not (submitted.is_file() and autograded.is_file()):
-        return False
-    return submitted.stat().st_mtime > autograded.stat().st_mtime
