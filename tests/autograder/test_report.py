@@ -3,7 +3,9 @@
 A correct, a partial, a tampering, a looping and a crashing submission are graded for real
 (nbgrader, Kafka, the sandbox); the report must show their scores, each check's pass rate as
 the gradebook has it, who timed out, crashed or showed signals of tampering, and the seconds
-each took; and it must render offline in Chromium with its chart and no console errors.
+each took; and it must render offline in Chromium with its chart and no console errors. Who
+hit a resource limit is shown from the records alone (a class graded before the limits, an
+unreadable record) on a second page.
 """
 
 from __future__ import annotations
@@ -21,8 +23,18 @@ from selenium import webdriver
 
 from autograder.activities import ACTIVITY1 as SPEC1
 from autograder.grading import grade_class, results_path
+from autograder.records import (
+    VERSION,
+    Events,
+    GradingRun,
+    RunResult,
+    Timeout,
+    events_path,
+    run_path,
+    write_record,
+)
 from autograder.report import collect, write_report
-from autograder.signals import events_path, locked_cells, tamper_signals
+from autograder.signals import locked_cells, tamper_signals
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
@@ -162,6 +174,7 @@ def test_grading_records_each_run_and_what_happened(course, graded):
         "sin-entrega": False,
     }
     record = json.loads(results_path(course, ACTIVITY1).read_text())
+    assert record["version"] == VERSION
     assert record["activity"] == ACTIVITY1 and record["mode"] == "warm" and record["jobs"] == 1
     assert record["finished"].startswith("20")
     # The second run kept the first run's students.
@@ -240,6 +253,11 @@ def test_report_shows_scores_checks_incidents_and_seconds(course, graded):
     assert "Señales de manipulación (2)" in signals, signals
     assert "«nombre»: modifica atributos con setattr()" in signals
     assert "«producir»: termina el kernel (os._exit)" in signals
+    # Resource limits: exactly those whose grading recorded one (none, unless a limit of the
+    # machine's grader stopped a submission).
+    hit = {s for s in FIRST_RUN + ["se-cae"] if _events(course, s).get("limit")}
+    assert _listed(html, "limite") == hit
+    assert f"Límites de recursos ({len(hit)})" in _section(html, "limite")
     not_imported = _section(html, "importacion")
     assert "(1)" in not_imported and IMPORT_PROBLEM["reason"] in not_imported
     assert IMPORT_PROBLEM["name"] in not_imported and "actividad1-entregas.zip" in not_imported
@@ -250,7 +268,7 @@ def test_report_shows_scores_checks_incidents_and_seconds(course, graded):
     assert f"Media: {mean}</text>" in html
     assert f"<b>{mean} / 0,5</b><span>nota media</span>" in html
     assert "<b>5</b><span>entregas calificadas</span>" in html
-    _look_at_it_in_chromium(path)
+    _look_at_it_in_chromium(path, "informe-actividad1.png")
 
 
 class _LoggingOptions(webdriver.ChromeOptions):
@@ -261,7 +279,7 @@ class _LoggingOptions(webdriver.ChromeOptions):
         self.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 
 
-def _look_at_it_in_chromium(page: Path) -> None:
+def _look_at_it_in_chromium(page: Path, screenshot: str, charts: int = 2) -> None:
     base = page.parent / "chromium"
     base.mkdir(exist_ok=True)
     with mock.patch.object(chromium.webdriver, "ChromeOptions", _LoggingOptions):
@@ -274,9 +292,9 @@ def _look_at_it_in_chromium(page: Path) -> None:
         driver.execute_script("console.error('sonda del test')")
         assert any("sonda del test" in e["message"] for e in driver.get_log("browser"))
         assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
-        charts = driver.find_elements("css selector", "figure svg")
-        assert len(charts) == 2
-        for chart in charts:
+        drawn = driver.find_elements("css selector", "figure svg")
+        assert len(drawn) == charts
+        for chart in drawn:
             assert chart.is_displayed()
             assert chart.size["width"] > 300 and chart.size["height"] > 150, chart.size
         bars = driver.execute_script(
@@ -285,9 +303,10 @@ def _look_at_it_in_chromium(page: Path) -> None:
         assert bars > 10
         text = driver.find_element("tag name", "body").text
         assert "Distribución de las notas" in text and "Señales de manipulación" in text
+        assert "Límites de recursos" in text
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1280, height + 140)
-        driver.save_screenshot(str(output_file("informe-actividad1.png")))
+        driver.save_screenshot(str(output_file(screenshot)))
     finally:
         browser.quit()
 
@@ -298,7 +317,65 @@ def test_report_of_a_class_not_graded_yet(tmp_path):
     assert path == tmp_path / "informes" / ACTIVITY2 / "informe.html"
     assert "Todavía no hay entregas calificadas" in html and "<svg" not in html
     assert "No hay registro de importación" in html
+    assert "Límites de recursos (0)" in html
+    assert "Ninguna entrega superó un límite de recursos." in html
     assert not (tmp_path / "gradebook.db").exists()
+
+
+MEMORY = {"kind": "memory", "value": 1 << 30, "message": "Superó el límite de memoria (1 GB)."}
+FILE_SIZE = {
+    "kind": "file_size",
+    "value": 100 << 20,
+    "message": "Escribió un fichero de más de 100 MB: se detuvo.",
+}
+
+
+def test_report_lists_who_hit_a_resource_limit(tmp_path):
+    """From the records alone (nothing graded in a gradebook): who hit which limit, with its
+    message; events written before the records had types are read, unreadable ones left out."""
+    students = ["memoria", "fichero", "antigua", "ilegible", "correcta"]
+    write_record(
+        run_path(tmp_path, ACTIVITY1),
+        GradingRun(
+            activity=ACTIVITY1,
+            finished="2025-01-20T10:00:00+00:00",
+            jobs=2,
+            mode="warm",
+            results=[
+                RunResult(s, 0.2, 0.5, 10.0 + n, True) for n, s in enumerate(students, start=1)
+            ],
+        ),
+    )
+
+    def events(student: str, **fields) -> Events:
+        return Events(activity=ACTIVITY1, student=student, isolated=True, **fields)
+
+    write_record(events_path(tmp_path, ACTIVITY1, "memoria"), events("memoria", limit=MEMORY))
+    write_record(
+        events_path(tmp_path, ACTIVITY1, "fichero"),
+        events("fichero", limit=FILE_SIZE, timeouts=[Timeout("producir", 20)]),
+    )
+    write_record(events_path(tmp_path, ACTIVITY1, "correcta"), events("correcta"))
+    # As the grader wrote them before the records had types: no version, no limit.
+    old = {"activity": ACTIVITY1, "student": "antigua", "timeouts": [], "kernel_died": "consumir"}
+    events_path(tmp_path, ACTIVITY1, "antigua").write_text(json.dumps(old))
+    events_path(tmp_path, ACTIVITY1, "ilegible").write_text('{"activity": 3')
+
+    html = write_report("actividad1", tmp_path).read_text()
+    assert _listed(html, "limite") == {"memoria", "fichero"}
+    limits = _section(html, "limite")
+    assert "Límites de recursos (2)" in limits
+    assert f"Límite de memoria {MEMORY['message']}" in limits
+    assert f"Límite de tamaño de fichero {FILE_SIZE['message']}" in limits
+    assert _listed(html, "fallo") == {"antigua"}  # its kernel died: read as version 1
+    assert _listed(html, "tiempo") == {"fichero"}
+    rows = _section(html, "entregas")
+    # Graded (ok) but not in a gradebook: "sin calificar" in nbgrader's sense.
+    assert "memoria 0,2 / 0,5 11 sin calificar Límite de memoria" in rows, rows
+    assert "fichero 0,2 / 0,5 12 sin calificar Tiempo agotado Límite de tamaño de fichero" in rows
+    assert "ilegible 0,2 / 0,5 14 sin calificar ninguna" in rows, rows
+    assert "<b>3</b><span>con incidencias</span>" in html
+    _look_at_it_in_chromium(write_report("actividad1", tmp_path), "informe-limites.png", charts=1)
 
 
 def test_report_command_writes_the_page_and_refuses_an_unknown_activity(tmp_path):
