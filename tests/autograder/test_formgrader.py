@@ -17,16 +17,14 @@ and tests/autograder/test_grading.py need (chromium, chromium-driver, bubblewrap
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import (
-    ElementClickInterceptedException,
-    StaleElementReferenceException,
-)
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
 from autograder.grading import copy_course
@@ -165,20 +163,24 @@ def formgrader_answer(driver, what: str, timeout: float) -> str:
 
 
 def close_modal(driver) -> None:
-    def clicked() -> bool:
-        # Bootstrap slides the dialog in: a click before it stops lands on the moving footer.
-        try:
-            driver.find_element(By.CSS_SELECTOR, ".modal.in .modal-footer button").click()
-        except (ElementClickInterceptedException, StaleElementReferenceException):
-            return False
-        return True
+    """Close the formgrader's dialog; return once the page shows no dialog and no backdrop.
 
-    wait_for(clicked, 10, what="el botón que cierra el diálogo")
-    wait_for(
-        lambda: not driver.find_elements(By.CSS_SELECTOR, ".modal, .modal-backdrop"),
-        10,
-        what="el diálogo cerrado",
-    )
+    Bootstrap slides a dialog in and out, and a click during the slide can land on the
+    moving footer or be lost: so the footer's button is clicked again for as long as a
+    dialog is on the page, and what counts is the page without one, never one click.
+    """
+
+    def closed() -> bool:
+        if not driver.find_elements(By.CSS_SELECTOR, ".modal, .modal-backdrop"):
+            return True
+        for button in driver.find_elements(By.CSS_SELECTOR, ".modal .modal-footer button"):
+            with contextlib.suppress(WebDriverException):
+                if button.is_displayed():
+                    button.click()
+                    break
+        return False
+
+    wait_for(closed, 60, what="el diálogo cerrado")
 
 
 def go(driver, path: str) -> None:
