@@ -3,12 +3,19 @@
 # `python -m autograder prepare` converts them to the .ipynb files nbgrader reads.
 import os
 import sysconfig
+import warnings
 
 import nbgrader
+from sqlalchemy.exc import SAWarning
 
 import autograder
 
 c = get_config()  # noqa: F821 - provided by nbgrader
+
+# nbgrader 0.9's gradebook makes SQLAlchemy warn on every autograde (relationship overlaps):
+# nothing an instructor can act on, so it stays out of their terminal (`make grade`, the
+# formgrader's log, `nbgrader autograde`), whichever of them loads this file.
+warnings.filterwarnings("ignore", category=SAWarning)
 
 # nbgrader runs `alembic` (from PATH) when it creates a new gradebook.db: put the scripts of the
 # Python running nbgrader (the venv's bin, where pip installed alembic) first on PATH when they
