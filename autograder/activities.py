@@ -190,14 +190,20 @@ def _a2_keys(ctx: Context) -> str:
 
 
 def _a2_group(ctx: Context) -> str:
+    """Offsets on the topic, committed by consumers that joined the group: offsets set with
+    the admin tool alone earn nothing (:func:`checks.check_group_members`)."""
     topic = _a2_topic_of(ctx)
     checks.check_group_offsets(GROUP2, topic)
-    return f"El grupo {GROUP2} tiene offsets confirmados en {topic}."
+    members = checks.check_group_members(GROUP2, topic)
+    return (
+        f"El grupo {GROUP2} tiene offsets confirmados en {topic}, y {len(members)} "
+        "consumidor(es) de ese topic se unieron al grupo."
+    )
 
 
 def _a2_lag(ctx: Context) -> str:
     topic = _a2_topic_of(ctx)
-    checks.check_group_offsets(GROUP2, topic, total_lag=1)
+    checks.check_group_offsets(GROUP2, topic, total_lag=1, require_members=True)
     return "El LAG total es 1: el mensaje enviado con los consumidores parados."
 
 
