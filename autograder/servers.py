@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from kafkalab.readers import admin_client, user_topics
+
 __all__ = [
     "ServerPool",
     "Servers",
@@ -38,8 +40,6 @@ __all__ = [
     "wipe_mongo",
 ]
 
-# Topics Kafka itself owns. Any other name, "__mine" included, is a submission's.
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 # Databases a MongoDB server has of its own; their non-system collections are a submission's.
 _MONGO_OWN = ("admin", "config", "local")
 _OPEN_TRANSACTION = ("Ongoing", "PrepareCommit", "PrepareAbort")
@@ -66,20 +66,8 @@ class Servers:
         return ports
 
 
-@contextlib.contextmanager
-def _admin(bootstrap_servers: str) -> Iterator:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers,
-        client_id="kafkalab-grader",
-        request_timeout_ms=_TIMEOUT_MS,
-        bootstrap_timeout_ms=_TIMEOUT_MS,
-    )
-    try:
-        yield admin
-    finally:
-        admin.close()
+def _admin(bootstrap_servers: str):
+    return admin_client(bootstrap_servers, client_id="kafkalab-grader", timeout_ms=_TIMEOUT_MS)
 
 
 def _dynamic_configs(admin, resources: dict[str, list[str]]) -> dict:
@@ -190,7 +178,7 @@ def cluster_state(admin) -> dict:
     )
     return {
         "brokers": sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"]),
-        "topics": sorted(t for t in admin.list_topics() if t not in INTERNAL_TOPICS),
+        "topics": sorted(user_topics(admin)),
         "groups": groups,
         "configs": _dynamic_configs(admin, admin.list_config_resources()),
         "quotas": _quotas(admin),
@@ -312,14 +300,12 @@ def wipe_cluster(bootstrap_servers: str, baseline: dict) -> list[str]:
     """
     with _admin(bootstrap_servers) as admin:
         _empty_groups(admin)
-        topics = [t for t in admin.list_topics() if t not in INTERNAL_TOPICS]
+        topics = sorted(user_topics(admin))
         if topics:
             with contextlib.suppress(Exception):
                 admin.delete_topics(topics, timeout_ms=_TIMEOUT_MS)
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and any(
-                t not in INTERNAL_TOPICS for t in admin.list_topics()
-            ):
+            while time.monotonic() < deadline and user_topics(admin):
                 time.sleep(0.05)
         _reset_configs(admin, baseline)
         _remove_quotas(admin)

@@ -17,14 +17,16 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import readers
 from .errors import KafkaLabError
 from .kafka.base import Cluster
+from .readers import admin_client, user_topics
 
 __all__ = ["SelfCheck", "TopicInfo", "read_topic", "self_check", "topic_info"]
 
 PASSED = "Ejercicio superado: todo en orden."
 NOT_YET = "Todavía no"
-_TIMEOUT_MS = 5000
+_CLIENT = "kafkalab-ejercicio"
 
 
 def _cluster(cluster: Cluster | None) -> Cluster:
@@ -120,17 +122,6 @@ class TopicInfo:
     isr: dict[int, list[int]]  # partition -> in-sync replicas
 
 
-def _admin(cluster: Cluster):
-    from kafka import KafkaAdminClient
-
-    return KafkaAdminClient(
-        bootstrap_servers=cluster.reachable_servers(),
-        client_id="kafkalab-ejercicio",
-        request_timeout_ms=_TIMEOUT_MS,
-        bootstrap_timeout_ms=_TIMEOUT_MS,
-    )
-
-
 def topic_info(topic: str | None = None, *, cluster: Cluster | None = None):
     """The names of the cluster's topics (without ``topic``), or one topic's :class:`TopicInfo`.
 
@@ -138,9 +129,8 @@ def topic_info(topic: str | None = None, *, cluster: Cluster | None = None):
     """
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    admin = _admin(_cluster(cluster))
-    try:
-        names = {name for name in admin.list_topics() if not name.startswith("__")}
+    with admin_client(_cluster(cluster).reachable_servers(), client_id=_CLIENT) as admin:
+        names = user_topics(admin)
         if topic is None:
             return names
         if topic not in names:
@@ -157,8 +147,6 @@ def topic_info(topic: str | None = None, *, cluster: Cluster | None = None):
             leaders={p["partition_index"]: p["leader_id"] for p in partitions},
             isr={p["partition_index"]: list(p["isr_nodes"]) for p in partitions},
         )
-    finally:
-        admin.close()
 
 
 def read_topic(
@@ -169,33 +157,15 @@ def read_topic(
     Reads from each partition's first offset up to its end offset at the time of the call, so
     it ends by itself (at most ``timeout`` seconds); ``consumer_options`` go to KafkaConsumer
     (``value_deserializer``, ``isolation_level``...). Raises AssertionError when the topic
-    does not exist.
+    does not exist or cannot be read whole in time.
     """
-    import time
-
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=_cluster(cluster).reachable_servers(),
-        client_id="kafkalab-ejercicio",
-        enable_auto_commit=False,
-        allow_auto_create_topics=False,  # reading a missing topic must not create it
-        request_timeout_ms=max(_TIMEOUT_MS, 1000 * int(timeout)),
-        **consumer_options,
-    )
+    servers = _cluster(cluster).reachable_servers()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise AssertionError(f"no existe el topic «{topic}»")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        ends = consumer.end_offsets(assigned)
-        records: dict[int, list] = {p.partition: [] for p in assigned}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(consumer.position(p) < ends[p] for p in assigned):
-            for part, batch in consumer.poll(timeout_ms=200).items():
-                records[part.partition].extend(r for r in batch if r.offset < ends[part])
-        return [record for p in sorted(records) for record in records[p]]
-    finally:
-        consumer.close()
+        records = readers.read_topic(
+            servers, topic, timeout=timeout, client_id=_CLIENT, **consumer_options
+        )
+    except TimeoutError:
+        raise AssertionError(f"no he podido leer todo «{topic}» en {timeout:g} s") from None
+    if records is None:
+        raise AssertionError(f"no existe el topic «{topic}»")
+    return records

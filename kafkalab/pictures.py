@@ -11,8 +11,8 @@ import html
 from dataclasses import dataclass, field
 
 from .kafka.base import STATE_NAMES, Broker, Cluster
+from .readers import PartitionOffsets, admin_client, group_offsets
 
-_ADMIN_TIMEOUT_MS = 5000
 _UNKNOWN_TOPIC = 3  # Kafka's UNKNOWN_TOPIC_OR_PARTITION error code
 
 _BOX = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;line-height:1.45"
@@ -39,17 +39,6 @@ _GROUP_STATES_ES = {
 }
 
 
-def _admin(servers: list[str]):
-    from kafka import KafkaAdminClient
-
-    return KafkaAdminClient(
-        bootstrap_servers=servers,
-        client_id="kafkalab-picture",
-        request_timeout_ms=_ADMIN_TIMEOUT_MS,
-        bootstrap_timeout_ms=_ADMIN_TIMEOUT_MS,
-    )
-
-
 def _connect(cluster: Cluster, problems: list[str]):
     """An admin client on the running brokers, or None with the reason added to problems."""
     from kafka.errors import KafkaError
@@ -61,7 +50,7 @@ def _connect(cluster: Cluster, problems: list[str]):
         )
         return None
     try:
-        return _admin(servers)
+        return admin_client(servers, client_id="kafkalab-picture")
     except (KafkaError, OSError) as error:
         problems.append(f"No se pudo conectar con el clúster: {error}")
         return None
@@ -339,19 +328,12 @@ class MemberView:
     partitions: list[tuple[str, int]]
 
 
-@dataclass
-class GroupRow:
-    topic: str
-    partition: int
-    committed: int | None  # CURRENT-OFFSET; None: the group never committed here
-    end: int | None  # LOG-END-OFFSET
-    owner: str | None  # client id of the member that has the partition now
+@dataclass(frozen=True)
+class GroupRow(PartitionOffsets):
+    """A row of ``kafka-consumer-groups.sh --describe``: CURRENT-OFFSET (``committed``),
+    LOG-END-OFFSET (``end``), LAG, and who has the partition now."""
 
-    @property
-    def lag(self) -> int | None:
-        if self.committed is None or self.end is None:
-            return None
-        return max(self.end - self.committed, 0)
+    owner: str | None = None  # client id of the member that has the partition now
 
 
 @dataclass
@@ -501,9 +483,7 @@ class GroupPicture:
 
 def picture_group(cluster: Cluster, group: str, topic: str | None = None) -> GroupPicture:
     """Ask the live cluster for a consumer group's members, committed offsets and lag."""
-    from kafka.admin import OffsetSpec
     from kafka.errors import KafkaError
-    from kafka.structs import TopicPartition
 
     picture = GroupPicture(group, "", [], [])
     admin = _connect(cluster, picture.problems)
@@ -512,7 +492,6 @@ def picture_group(cluster: Cluster, group: str, topic: str | None = None) -> Gro
     try:
         try:
             described = admin.describe_groups([group])[group]
-            committed = admin.list_group_offsets(group).get(group, {})
         except (KafkaError, OSError) as error:
             picture.problems.append(f"No se pudo leer el grupo «{group}»: {error}")
             return picture
@@ -548,35 +527,21 @@ def picture_group(cluster: Cluster, group: str, topic: str | None = None) -> Gro
                 )
             )
         picture.members.sort(key=lambda m: (m.client_id, m.member_id))
-        offsets = {
-            (tp.topic, tp.partition): meta.offset
-            for tp, meta in committed.items()
-            if meta.offset is not None and meta.offset >= 0
-        }
-        topics = {t for t, _ in offsets} | {t for t, _ in owners}
-        if topic:
-            topics = {topic} if picture.exists else set()
-        partitions: list[tuple[str, int]] = []
-        if topics:
-            with contextlib.suppress(KafkaError, OSError):
-                for entry in admin.describe_topics(sorted(topics)):
-                    if not entry.get("error_code"):
-                        partitions.extend(
-                            (entry["name"], p["partition_index"]) for p in entry["partitions"]
-                        )
-        partitions = sorted(set(partitions) | {tp for tp in offsets if tp[0] in topics})
-        ends: dict[tuple[str, int], int] = {}
-        if partitions:
-            try:
-                latest = admin.list_partition_offsets(
-                    {TopicPartition(t, p): OffsetSpec.LATEST for t, p in partitions}
-                )
-                ends = {(tp.topic, tp.partition): value.offset for tp, value in latest.items()}
-            except (KafkaError, OSError) as error:
-                picture.problems.append(f"No se pudo leer el final de las particiones: {error}")
+        try:
+            if topic:
+                rows = group_offsets(admin, group, [topic]) if picture.exists else []
+            else:
+                rows = group_offsets(admin, group)  # the topics it committed on
+                # and the ones its members own but have not committed on yet
+                missing = sorted({t for t, _ in owners} - {r.topic for r in rows})
+                if missing:
+                    rows += group_offsets(admin, group, missing)
+        except (KafkaError, OSError) as error:
+            picture.problems.append(f"No se pudieron leer los offsets del grupo: {error}")
+            rows = []
         picture.rows = [
-            GroupRow(t, p, offsets.get((t, p)), ends.get((t, p)), owners.get((t, p)))
-            for t, p in partitions
+            GroupRow(r.topic, r.partition, r.committed, r.end, owners.get((r.topic, r.partition)))
+            for r in sorted(rows, key=lambda r: (r.topic, r.partition))
         ]
     finally:
         admin.close()

@@ -177,8 +177,9 @@ class ConsoleConsumers:
 
     def _wait_until_assigned(self, timeout: float) -> None:
         """Wait until every consumer has joined its group, so messages sent next reach them."""
-        from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
+
+        from .readers import admin_client
 
         deadline = time.monotonic() + timeout
         admin = None
@@ -189,11 +190,10 @@ class ConsoleConsumers:
                     self._fail_to_start(died[0])
                 if admin is None:
                     with contextlib.suppress(KafkaError, OSError):
-                        admin = KafkaAdminClient(
-                            bootstrap_servers=self.cluster.bootstrap_servers,
+                        admin = admin_client(
+                            self.cluster.bootstrap_servers,
                             client_id="kafkalab-watch",
-                            request_timeout_ms=3000,
-                            bootstrap_timeout_ms=3000,
+                            timeout_ms=3000,
                         )
                 if admin is not None:
                     with contextlib.suppress(KafkaError, OSError, KeyError):

@@ -100,20 +100,13 @@ def describe_brokers(addresses: Sequence[str]) -> list[dict]:
     while none answers at ``addresses``."""
     if not addresses:
         return []
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaConfigurationError, KafkaError
 
+    from ..readers import admin_client
+
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=list(addresses),
-            client_id="kafkalab-ready",
-            request_timeout_ms=3000,
-            bootstrap_timeout_ms=3000,
-        )
-        try:
+        with admin_client(addresses, client_id="kafkalab-ready", timeout_ms=3000) as admin:
             return admin.describe_cluster()["brokers"]
-        finally:
-            admin.close()
     except KafkaConfigurationError:
         raise
     except (KafkaError, OSError):

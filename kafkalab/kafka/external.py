@@ -107,15 +107,16 @@ class ExternalCluster(Cluster):
     def _release(self) -> None:
         if not self._created_topics:
             return
-        from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
-        with contextlib.suppress(KafkaError, OSError):
-            admin = KafkaAdminClient(bootstrap_servers=self.reachable_servers())
-            try:
-                admin.delete_topics(sorted(self._created_topics), raise_errors=False)
-            finally:
-                admin.close()
+        from ..readers import admin_client
+
+        servers = self.reachable_servers()
+        with (
+            contextlib.suppress(KafkaError, OSError),
+            admin_client(servers, client_id="kafkalab-close") as admin,
+        ):
+            admin.delete_topics(sorted(self._created_topics), raise_errors=False)
 
     def _label(self) -> str:
         return "externo"
