@@ -24,6 +24,7 @@ import pytest
 
 from autograder.grading import grade_class
 from autograder.sandbox import isolation_problem
+from autograder.servers import default_pool
 from kafkalab.mongo import choose_local_server
 from tests.fixtures.submissions import (
     ACTIVITY1,
@@ -66,11 +67,33 @@ def outside_server():
         yield server
 
 
+_AFTER = "correcto-tras-"
+
+
+def _fixture(student: str) -> str:
+    """The fixture a student of these tests submitted: ``correcto-tras-X`` is a copy of the
+    reference solution graded right after ``X`` (see :func:`_after_each`)."""
+    return "correcto" if student.startswith(_AFTER) else student
+
+
+def _after_each(students: list[str]) -> list[str]:
+    """``students`` in order, each followed by a copy of the reference solution.
+
+    Graded one at a time on pooled servers, every fixture is then graded right after
+    another (the reference solution) and the reference solution right after every fixture:
+    whatever a submission leaves on the servers (a group whose consumers died in it,
+    consumers never stopped, a deleted topic, a changed config...) meets the submission that
+    uses all of them. All ordered pairs would be n² gradings; this fixed sample is 2n.
+    """
+    return [name for student in students for name in (student, _AFTER + student)]
+
+
 def _grade(course: Path, activity: str, mode: str, students=None, **options) -> dict[str, float]:
     students = students or list(SUBMISSIONS[activity])
     port = options.pop("port", 9)
     for student in students:
-        write_submission(course, activity, student, SUBMISSIONS[activity][student][0], port)
+        overrides = SUBMISSIONS[activity][_fixture(student)][0]
+        write_submission(course, activity, student, overrides, port)
     results = grade_class(
         activity,
         course_root=course,
@@ -86,11 +109,9 @@ def _grade(course: Path, activity: str, mode: str, students=None, **options) -> 
 
 
 def _expected(activity: str, students=None) -> dict[str, float]:
-    return {
-        student: score
-        for student, (_o, score) in SUBMISSIONS[activity].items()
-        if students is None or student in students
-    }
+    """The score of each student's fixture when graded alone on new servers (``--fresh``)."""
+    students = list(SUBMISSIONS[activity]) if students is None else students
+    return {student: SUBMISSIONS[activity][_fixture(student)][1] for student in students}
 
 
 def _feedback(course: Path, activity: str, student: str) -> str:
@@ -126,7 +147,7 @@ def test_activity1_scores_every_submission_exactly(course, sandbox, outside_serv
     protected = [REPO / "autograder" / "checks.py", REPO / "autograder" / "activities.py"]
     before = {path: _digest(path) for path in protected}
     # 15 s per cell is plenty for honest cells and ends the infinite loop sooner.
-    students = [s for s in SUBMISSIONS[ACTIVITY1] if s != "muchas-celdas"]  # see below
+    students = _after_each([s for s in SUBMISSIONS[ACTIVITY1] if s != "muchas-celdas"])
     port = outside_server.getsockname()[1]
     scores = _grade(course, ACTIVITY1, "warm", students, port=port, timeout=15)
     assert scores == pytest.approx(_expected(ACTIVITY1, students))
@@ -164,7 +185,7 @@ def test_a_notebook_of_many_slow_cells_is_stopped_after_a_total_time(course, san
 def test_activity2_scores_every_submission_exactly(course, sandbox):
     # Pooled servers, wiped between submissions: the one that deletes its topic or leaves
     # consumers running must not change anyone else's score.
-    students = [s for s in SUBMISSIONS[ACTIVITY2] if s != "arrasa-puertos"]  # see parallel
+    students = _after_each([s for s in SUBMISSIONS[ACTIVITY2] if s != "arrasa-puertos"])
     scores = _grade(course, ACTIVITY2, "warm", students, timeout=20)
     assert scores == pytest.approx(_expected(ACTIVITY2, students))
     _assert_spanish_feedback(course, ACTIVITY2, students)
@@ -176,18 +197,29 @@ def test_activity2_scores_every_submission_exactly(course, sandbox):
     assert example.startswith("(Al corregir no se ejecuta"), example
 
 
+# Activity 3 on both MongoDB servers, in both modes, without grading a set twice: every
+# fixture on a real mongod with pooled servers (each followed by the reference solution),
+# and on FerretDB with new servers for each submission the fixtures that tell the MongoDB
+# checks apart (correct, duplicated, not idempotent, ignoring --grupo).
+_A3_ON_FERRETDB = ["correcto", "duplicados", "no-idempotente", "ignora-grupo"]
+
+
 @pytest.mark.parametrize(
-    ("server", "mode"), [("mongod", "fresh"), ("ferretdb", "warm")], ids=MONGO_SERVERS
+    ("server", "mode", "students"),
+    [
+        ("mongod", "warm", _after_each(list(SUBMISSIONS[ACTIVITY3]))),
+        ("ferretdb", "fresh", _A3_ON_FERRETDB),
+    ],
+    ids=MONGO_SERVERS,
 )
-def test_activity3_scores_every_submission_exactly(course, sandbox, server, mode):
-    """The same exact scores on a real mongod (new servers for each submission) and on
-    FerretDB (pooled servers, wiped between submissions)."""
+def test_activity3_scores_every_submission_exactly(course, sandbox, server, mode, students):
     programs = {kind: str(choose_local_server(kind).executable) for kind in MONGO_SERVERS}
+    default_pool().close()  # idle servers of earlier tests are not this test's
     with mongo_server(server), programs_seen(programs) as seen:
-        scores = _grade(course, ACTIVITY3, mode)
+        scores = _grade(course, ACTIVITY3, mode, students)
     assert seen == {server}
-    assert scores == pytest.approx(_expected(ACTIVITY3))
-    _assert_spanish_feedback(course, ACTIVITY3)
+    assert scores == pytest.approx(_expected(ACTIVITY3, students))
+    _assert_spanish_feedback(course, ACTIVITY3, students)
     assert "repetidos" in _feedback(course, ACTIVITY3, "duplicados")
     assert "no es idempotente" in _feedback(course, ACTIVITY3, "no-idempotente")
     assert "no ha leído (y confirmado) todo el topic" in _feedback(
@@ -196,8 +228,9 @@ def test_activity3_scores_every_submission_exactly(course, sandbox, server, mode
 
 
 def test_parallel_grading_gives_the_same_scores_and_keeps_submissions_apart(course, sandbox):
-    """Three grading processes at once, each with its own servers. One submission tries to
-    wipe every server it can find on loopback meanwhile: nobody else notices."""
+    """Three grading processes at once, each with new servers for each submission (the
+    scores of ``--fresh``). One submission tries to wipe every server it can find on
+    loopback meanwhile: nobody else notices."""
     students = [
         "arrasa-puertos",
         "correcto",
@@ -206,7 +239,7 @@ def test_parallel_grading_gives_the_same_scores_and_keeps_submissions_apart(cour
         "grupo-equivocado",
         "borra-topics",
     ]
-    scores = _grade(course, ACTIVITY2, "warm", students, jobs=3)
+    scores = _grade(course, ACTIVITY2, "fresh", students, jobs=3)
     assert scores == pytest.approx(_expected(ACTIVITY2, students))
 
 
@@ -296,6 +329,21 @@ def test_plain_nbgrader_autograde_grades_the_same_way(course, sandbox):
             timeout=300,
         )
         assert completed.returncode == 0, completed.stderr[-3000:]
+        assert "SAWarning" not in completed.stderr, completed.stderr[-3000:]
+    # What `make grade` runs: its terminal shows the progress and the table, no warnings of
+    # nbgrader's gradebook between them.
+    write_submission(course, ACTIVITY1, "cli-grade", SUBMISSIONS[ACTIVITY1]["correcto"][0])
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder", "--course", str(course), "grade", ACTIVITY1]
+        + ["--student", "cli-grade", "--jobs", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Warning" not in completed.stdout + completed.stderr, completed.stderr[-3000:]
+    assert "cli-grade" in completed.stdout and "0.50/0.50" in completed.stdout, completed.stdout
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
