@@ -63,3 +63,8 @@ c.HTMLExporter.extra_template_basedirs = [
     os.path.join(os.path.dirname(autograder.__file__), "templates"),
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
 ]
+
+# `nbgrader export` writes Moodle's grading worksheet (informes/<activity>/notas.csv), with
+# nbgrader's late penalty taken off as its own CSV exporter does; `--exporter=
+# nbgrader.plugins.CsvExportPlugin` still gives nbgrader's grades.csv.
+c.ExportApp.plugin_class = "autograder.lms.MoodleExportPlugin"

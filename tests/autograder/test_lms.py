@@ -375,7 +375,13 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
     )
     rows = read_csv(path)
     # nbgrader's own CSV export (CsvExportPlugin): its score has the late penalty taken off.
-    done = nbgrader(course, "export", "--to", str(tmp_path / "nbgrader.csv"))
+    done = nbgrader(
+        course,
+        "export",
+        "--exporter=nbgrader.plugins.CsvExportPlugin",
+        "--to",
+        str(tmp_path / "nbgrader.csv"),
+    )
     with (tmp_path / "nbgrader.csv").open(newline="") as handle:
         theirs = {
             row["student_id"]: row
@@ -454,9 +460,11 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
         return {k: {**r, "Última modificación (calificación)": ""} for k, r in table.items()}
 
     assert without_time(read_csv(by_nbgrader)) == without_time(rows)
-    # Without --assignment: every activity imported from Moodle, each to its notas.csv.
+    # Plain `nbgrader export` (the course's default exporter), without --assignment: every
+    # activity imported from Moodle, each to its notas.csv.
     path.unlink()
-    nbgrader(course, "export", "--exporter=autograder.lms.MoodleExportPlugin")
+    done = nbgrader(course, "export")
+    assert "Using exporter: MoodleExportPlugin" in done.stderr
     assert without_time(read_csv(path)) == without_time(out_of_points)
     # nbgrader's own command stops with the reason, in Spanish.
     wrong = subprocess.run(
