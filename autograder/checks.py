@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kafkalab.readers import admin_client, group_offsets, read_topic, user_topics
+
 __all__ = [
     "Message",
     "bootstrap_servers",
@@ -81,25 +83,17 @@ def bootstrap_servers() -> str:
 
 @contextlib.contextmanager
 def _admin() -> Iterator:
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers(),
-            client_id="autograder",
-            request_timeout_ms=TIMEOUT_MS,
-            bootstrap_timeout_ms=TIMEOUT_MS,
-        )
+        admin = admin_client(bootstrap_servers(), client_id="autograder", timeout_ms=TIMEOUT_MS)
     except KafkaError as error:
         raise AssertionError(
             f"No puedo conectar con Kafka en {bootstrap_servers()}: {error}. ¿Sigue en marcha "
             "el clúster del cuaderno?"
         ) from None
-    try:
+    with admin:
         yield admin
-    finally:
-        admin.close()
 
 
 def topic_partitions(topic: str) -> dict[int, list[int]] | None:
@@ -113,7 +107,7 @@ def topic_partitions(topic: str) -> dict[int, list[int]] | None:
 
 def _existing_topics() -> list[str]:
     with _admin() as admin:
-        return sorted(t for t in admin.list_topics() if not t.startswith("__"))
+        return sorted(user_topics(admin))
 
 
 def check_topic(
@@ -142,49 +136,15 @@ def check_topic(
 
 def read_messages(topic: str, *, timeout_s: float = 15) -> list[Message]:
     """Every message of ``topic`` from the beginning to its current end, without a group."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    found = topic_partitions(topic)
-    if found is None:
-        raise AssertionError(f"El topic «{topic}» no existe en el clúster.")
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(),
-        client_id="autograder",
-        enable_auto_commit=False,
-        request_timeout_ms=max(TIMEOUT_MS, 6000),
-        consumer_timeout_ms=1000,
-    )
     try:
-        assigned = [TopicPartition(topic, p) for p in sorted(found)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        ends = consumer.end_offsets(assigned)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        messages: list[Message] = []
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=500)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        continue
-                    messages.append(
-                        Message(
-                            record.partition,
-                            record.offset,
-                            _text(record.key),
-                            _text(record.value) or "",
-                        )
-                    )
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-        if remaining:
-            raise AssertionError(
-                f"No he podido leer todos los mensajes de «{topic}» en {timeout_s:g} s."
-            )
-        return sorted(messages, key=lambda m: (m.partition, m.offset))
-    finally:
-        consumer.close()
+        records = read_topic(bootstrap_servers(), topic, timeout=timeout_s, client_id="autograder")
+    except TimeoutError:
+        raise AssertionError(
+            f"No he podido leer todos los mensajes de «{topic}» en {timeout_s:g} s."
+        ) from None
+    if records is None:
+        raise AssertionError(f"El topic «{topic}» no existe en el clúster.")
+    return [Message(r.partition, r.offset, _text(r.key), _text(r.value) or "") for r in records]
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -242,31 +202,23 @@ def check_keys_in_one_partition(topic: str, *, at_least_keys: int = 2) -> dict[s
 
 
 def consumer_group_lag(group: str, topic: str) -> dict[int, tuple[int, int]]:
-    """Partition -> (committed offset, log end offset) of ``group`` on ``topic``."""
-    from kafka import KafkaConsumer, TopicPartition
+    """Partition -> (committed offset, log end offset) of ``group`` on ``topic``; -1 where
+    the group never committed."""
     from kafka.errors import KafkaError
 
-    found = topic_partitions(topic)
-    if found is None:
+    if topic_partitions(topic) is None:
         raise AssertionError(f"El topic «{topic}» no existe en el clúster.")
     with _admin() as admin:
         try:
-            committed = admin.list_group_offsets({group: None}).get(group, {})
+            rows = group_offsets(admin, group, [topic])
         except KafkaError as error:
             raise AssertionError(
                 f"No he podido leer los offsets del grupo «{group}»: {error}."
             ) from None
-    offsets = {tp.partition: meta.offset for tp, meta in committed.items() if tp.topic == topic}
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers(), request_timeout_ms=max(TIMEOUT_MS, 6000)
-    )
-    try:
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in found])
-    finally:
-        consumer.close()
     return {
-        tp.partition: (offsets.get(tp.partition, -1), end)
-        for tp, end in sorted(ends.items(), key=lambda item: item[0].partition)
+        r.partition: (-1 if r.committed is None else r.committed, r.end or 0)
+        for r in rows
+        if r.topic == topic
     }
 
 
