@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import checks
+from .sandbox import Limits
 
 __all__ = [
     "ACTIVITIES",
@@ -103,6 +104,9 @@ class Activity:
     # Locked cells that only help students (comprobar() repeats the checks): not run when
     # grading.
     student_only: tuple[str, ...] = ("comprobar",)
+    # What the submission's processes may use when grading (autograder.sandbox.Limits), far
+    # above what a correct submission uses: the peaks measured are next to each activity.
+    limits: Limits = Limits(memory_mb=1024, cpu_seconds=60, processes=256, file_mb=64)
 
     def step(self, grade_id: str) -> Step | None:
         return next((s for s in self.steps if s.grade_id == grade_id), None)
@@ -153,6 +157,8 @@ ACTIVITY1 = Activity(
     brokers=1,
     mongo=False,
     cell_timeout=30,
+    # Correct: 128 MB, 33 processes and threads, 0.7 s of CPU in its busiest process.
+    limits=Limits(memory_mb=1024, cpu_seconds=60, processes=256, file_mb=64),
     answers={"NOMBRE": "nombre"},
     steps=(
         Step("test-topic", f"El topic {_TOPIC1} existe", _a1_topic),
@@ -213,6 +219,9 @@ ACTIVITY2 = Activity(
     brokers=3,
     mongo=False,
     cell_timeout=45,
+    # Correct: 307 MB, 84 processes and threads, 0.9 s of CPU in its busiest process; seven
+    # console consumers at once, the most the statement leads to: 700 MB, 150.
+    limits=Limits(memory_mb=1536, cpu_seconds=90, processes=512, file_mb=64),
     answers={"NOMBRE": "nombre"},
     # The example of watch_consumers on a topic of its own: it shows the tool, grades nothing.
     student_only=("ejemplo-consumidores", "comprobar"),
@@ -321,6 +330,8 @@ ACTIVITY3 = Activity(
     brokers=1,
     mongo=True,
     cell_timeout=120,
+    # Correct: 109 MB, 33 processes and threads, 0.7 s of CPU in its busiest process.
+    limits=Limits(memory_mb=1024, cpu_seconds=240, processes=256, file_mb=64),
     steps=(
         Step("test-mensajes", "Mensajes JSON de personas en el topic", _a3_messages),
         Step("test-documentos", f"Documentos correctos en {COLLECTION3}", _a3_documents),

@@ -17,11 +17,14 @@ autograder grade`` all grade the same way:
 4. A cell that runs too long is interrupted; a kernel that ignores the interrupt or dies is
    stopped, its remaining cells are marked as not run, and the remaining test cells are still
    checked against the servers, so the grade is what is in Kafka and MongoDB.
+   The submission's processes run under the activity's resource limits (memory, CPU time,
+   processes, file size: :class:`~autograder.sandbox.Limits`, configurable here); the cell
+   that was running when one was reached says so in Spanish (``LimiteSuperado``).
 5. What happened is recorded for the class report (:mod:`autograder.report`) in
    ``<course>/informes/<activity>/eventos/<student>.json``: cells that timed out, a kernel that
-   died, answers refused, the outcome of each check, and signals of tampering found in the
-   submitted notebook (:mod:`autograder.signals`). Signals are not verdicts: the grade never
-   depends on them.
+   died, a resource limit reached (``limit``: kind, value, message), answers refused, the
+   outcome of each check, and signals of tampering found in the submitted notebook
+   (:mod:`autograder.signals`). Signals are not verdicts: the grade never depends on them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from traitlets import Bool, Enum, Integer, default
 from . import checks
 from .activities import Activity, Context, activity, failure_lines
 from .records import Events, RecordError, write_record
-from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
+from .sandbox import NOT_ISOLATED, Limits, Workspace, isolation_problem, kill_session
 from .servers import default_pool
 from .signals import events_path, locked_cells, tamper_signals
 
@@ -89,8 +92,35 @@ class TrustedExecute(Execute):
         help="The student's cells may run this many cell timeouts in all; after that the "
         "kernel is stopped (a notebook of a thousand slow cells must not stall the class).",
     ).tag(config=True)
+    memory_limit_mb = Integer(
+        None,
+        allow_none=True,
+        help="MiB of memory for all of a submission's processes together; default the "
+        "activity's own (Activity.limits).",
+    ).tag(config=True)
+    cpu_limit_seconds = Integer(
+        None,
+        allow_none=True,
+        help="Seconds of CPU time for each process of a submission; default the activity's.",
+    ).tag(config=True)
+    process_limit = Integer(
+        None,
+        allow_none=True,
+        help="Processes and threads of a submission alive at once; default the activity's.",
+    ).tag(config=True)
+    file_size_limit_mb = Integer(
+        None,
+        allow_none=True,
+        help="MiB a file written by a submission may reach; default the activity's.",
+    ).tag(config=True)
+    cgroups = Bool(
+        True,
+        help="Enforce memory and processes on all of a submission's processes together with "
+        "cgroups where this machine lets the grader make them (else rlimits, per process).",
+    ).tag(config=True)
 
     _warned = False
+    _limits_told: set[str] = set()
 
     @default("shutdown_kernel")
     def _kill_at_the_end(self):
@@ -115,6 +145,7 @@ class TrustedExecute(Execute):
             "grader_errors": [],
             "tamper": [],
             "isolated": None,
+            "limit": None,
             "error": "",
         }
         began = time.monotonic()
@@ -190,7 +221,15 @@ class TrustedExecute(Execute):
             environment = {"KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers}
             if servers.mongo_uri:
                 environment["MONGODB_URI"] = servers.mongo_uri
-            workspace = Workspace(source, servers.ports, environment, isolated=isolated)
+            workspace = Workspace(
+                source,
+                servers.ports,
+                environment,
+                isolated=isolated,
+                limits=self._limits(spec),
+                cgroups=self.cgroups,
+            )
+            self._tell_limits(workspace)
             self._spec: Activity = spec
             self._servers = servers
             self._workspace = workspace
@@ -198,6 +237,7 @@ class TrustedExecute(Execute):
             self._stopped_why = "el kernel se detuvo en una celda anterior"
             self._answers: dict[str, str | None] = {}
             self._kernel_pid: int | None = None
+            self._kernel_process = None
             self._deadline = time.monotonic() + self.total_cells_timeout * (
                 self.cell_timeout or spec.cell_timeout
             )
@@ -207,6 +247,31 @@ class TrustedExecute(Execute):
                 if not isolated and self._kernel_pid:
                     kill_session(self._kernel_pid)
                 workspace.close()
+
+    def _limits(self, spec: Activity) -> Limits:
+        """The activity's limits, with those set in the configuration instead."""
+        own = spec.limits
+        return Limits(
+            memory_mb=self.memory_limit_mb or own.memory_mb,
+            cpu_seconds=self.cpu_limit_seconds or own.cpu_seconds,
+            processes=self.process_limit or own.processes,
+            file_mb=self.file_size_limit_mb or own.file_mb,
+        )
+
+    def _tell_limits(self, workspace: Workspace) -> None:
+        """Log once (per grading process) which limits are enforced and how: a warning when
+        memory or processes are not counted for the whole submission (no cgroups here)."""
+        confinement = workspace.confinement
+        described = confinement.describe() if confinement else ""
+        if not described or described in TrustedExecute._limits_told:
+            return
+        TrustedExecute._limits_told.add(described)
+        whole = all(confinement.enforced[k] == "cgroup" for k in ("memory", "processes"))
+        problems = "".join(f" ({p})" for p in confinement.problems)
+        if whole and not problems:
+            self.log.debug("Límites de cada entrega: %s.", described)
+        else:
+            self.log.warning("Límites de cada entrega: %s.%s", described, problems)
 
     def _isolated(self) -> bool:
         if self.sandbox == "off":
@@ -249,6 +314,7 @@ class TrustedExecute(Execute):
         kwargs["env"] = self._workspace.environment()
         await super().async_start_new_kernel(**kwargs)
         self._kernel_pid = getattr(self.km.provisioner, "pid", None)
+        self._kernel_process = getattr(self.km.provisioner, "process", None)
 
     # nbclient binds its synchronous entry points to its own coroutines: bind them to ours.
     start_new_kernel = run_sync(async_start_new_kernel)
@@ -282,13 +348,16 @@ class TrustedExecute(Execute):
         except DeadKernelError:
             self._kernel_stopped = True
             self._events["kernel_died"] = _cell_label(cell, cell_index)
-            cell.outputs.append(
-                _not_run(
+            if self._report_limits(cell, self._kernel_exit_status()):
+                why = "El kernel se detuvo: las celdas siguientes no se han ejecutado."
+            else:
+                why = (
                     "El kernel se detuvo durante esta celda (¿os._exit(), falta de memoria?). "
                     "Las celdas siguientes no se han ejecutado."
                 )
-            )
+            cell.outputs.append(_not_run(why))
             return cell
+        self._report_limits(cell)
         if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             self._events["timeouts"].append(
                 {"cell": _cell_label(cell, cell_index), "seconds": self._get_timeout(cell)}
@@ -312,6 +381,27 @@ class TrustedExecute(Execute):
         return cell
 
     execute_cell = run_sync(async_execute_cell)  # as start_new_kernel above
+
+    def _kernel_exit_status(self) -> int | None:
+        """How the kernel's process (the sandbox's, when there is one) ended, if it has."""
+        process = self._kernel_process
+        if process is None:
+            return None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return process.wait(timeout=2)
+        return None
+
+    def _report_limits(self, cell, exit_status: int | None = None) -> bool:
+        """Say in ``cell`` which resource limits were reached while it ran (Spanish) and
+        record the first for the class report; True when one was."""
+        hits = self._workspace.limit_hits(exit_status, cell.get("outputs"))
+        for hit in hits:
+            cell.outputs.append(
+                _error("LimiteSuperado", [f"\x1b[0;31mLimiteSuperado\x1b[0m: {hit.message}"])
+            )
+            if self._events["limit"] is None:
+                self._events["limit"] = hit.record()
+        return bool(hits)
 
     async def _stop_kernel(self) -> None:
         self._kernel_stopped = True
@@ -408,6 +498,7 @@ class TrustedExecute(Execute):
             self._events["checks"][grade_id] = "superada"
             text = f"✔ {message}\n"
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=text)]
+        self._report_limits(cell)  # a script the check ran may have reached one
 
 
 def _now() -> str:

@@ -1,12 +1,15 @@
 """The sandbox a graded submission runs in (bubblewrap + socat), tested for real.
 
 No Kafka needed: a plain TCP server on loopback stands for a submission's own server, and
-another one for everything it must not reach.
+another one for everything it must not reach. The resource limits are tested here on plain
+processes; tests/autograder/test_limits.py grades notebooks that reach them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import TMP_BYTES, Workspace, isolation_problem
+from autograder.sandbox import (
+    TMP_BYTES,
+    Confinement,
+    Limits,
+    Workspace,
+    _cgroup_v1_parent,
+    isolation_problem,
+)
 from tests.support.paths import REPO
+from tests.support.processes import processes_mentioning
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -178,3 +189,183 @@ def test_a_script_times_out_and_is_killed(workspace):
     with pytest.raises(subprocess.TimeoutExpired):
         workspace.run_python(["lento.py"], timeout=2)
     assert time.monotonic() - began < 10
+
+
+# -- resource limits (autograder.sandbox.Confinement) ----------------------------------------
+
+ROOT_WITH_CGROUPS = os.geteuid() == 0 and _cgroup_v1_parent("memory") is not None
+
+
+@pytest.fixture
+def limited(tmp_path):
+    """A sandboxed workspace under small limits: 256 MB, 2 s of CPU, 48 processes, 2 MB."""
+    submission = tmp_path / "entrega"
+    submission.mkdir()
+    (submission / "entregado.bin").write_bytes(b"x" * (3 << 20))  # handed in that big
+    space = Workspace(submission, [], {}, isolated=True, limits=Limits(256, 2, 48, 2))
+    yield space
+    space.close()
+
+
+def start(space: Workspace, code: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        space.command([sys.executable, "-c", code]),
+        cwd=space.workdir,
+        env=space.environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(space: Workspace, code: str, timeout: float = 60) -> tuple[int, str]:
+    process = start(space, code)
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def test_where_cgroups_can_be_made_memory_and_processes_are_for_the_whole_sandbox(limited):
+    if os.geteuid() == 0:
+        assert ROOT_WITH_CGROUPS, "as root, cgroup v1 memory and pids must be mounted writable"
+    how = limited.confinement.enforced
+    assert how["cpu"] == how["file_size"] == "rlimit"
+    assert how["memory"] == how["processes"] == ("cgroup" if ROOT_WITH_CGROUPS else "rlimit")
+
+
+@pytest.mark.skipif(not ROOT_WITH_CGROUPS, reason="cgroups need root with cgroup v1 here")
+def test_memory_counts_every_process_of_the_sandbox_together(limited):
+    # Four processes of 96 MB each: none over 256 MB, all of them together over it.
+    code = """
+import subprocess, sys
+hold = "b = b'x' * (96 << 20); import time; time.sleep(10)"
+children = [subprocess.Popen([sys.executable, "-c", hold]) for _ in range(4)]
+print(sorted(child.wait() for child in children))
+"""
+    status, output = finish(limited, code)
+    assert status == 0 and "-9" in output, output  # one of them was stopped
+    (hit,) = limited.limit_hits()
+    assert hit.kind == "memory" and hit.value == 256
+    assert "que comparten el kernel y todos los programas" in hit.message
+
+
+@pytest.mark.skipif(not ROOT_WITH_CGROUPS, reason="cgroups need root with cgroup v1 here")
+def test_processes_count_every_process_of_the_sandbox_together(limited):
+    code = """
+import subprocess
+children = []
+try:
+    for _ in range(100):
+        children.append(subprocess.Popen(["sleep", "10"], start_new_session=True))
+except BlockingIOError:
+    print("stopped at", len(children))
+"""
+    status, output = finish(limited, code)
+    assert status == 0 and "stopped at" in output, output
+    assert int(output.split()[-1]) < 48
+    assert [hit.kind for hit in limited.limit_hits()] == ["processes"]
+
+
+def test_a_file_stops_at_the_size_limit_in_the_folder_and_in_tmp(limited):
+    code = """
+import sys, time
+for path in ("grande.bin", "/tmp/grande-tmp.bin"):
+    try:
+        with open(path, "wb") as f:
+            for _ in range(8):
+                f.write(b"x" * (1 << 20))
+    except OSError as error:
+        print(path, "errno", error.errno, flush=True)
+time.sleep(30)
+"""
+    assert limited.limit_hits() == []  # the file handed in at 3 MB is not one
+    process = start(limited, code)
+    try:
+        seen = [process.stdout.readline() for _ in range(2)]
+        assert all("errno 27" in line for line in seen), seen  # EFBIG
+        assert (limited.workdir / "grande.bin").stat().st_size == 2 << 20
+        (limited.workdir / "grande.bin").unlink()  # only the one in /tmp is left to find
+        (hit,) = limited.limit_hits()
+        assert hit.kind == "file_size" and "«grande-tmp.bin»" in hit.message
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_cpu_time_is_limited_per_process(limited):
+    code = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass\n"
+    began = time.monotonic()
+    status, _output = finish(limited, code)
+    assert status == 128 + signal.SIGXCPU  # bwrap tells the signal that ended its command
+    assert time.monotonic() - began < 25
+    (hit,) = limited.limit_hits(exit_status=status)
+    assert hit.kind == "cpu" and "2 s por proceso" in hit.message
+
+
+def test_closing_ends_what_is_left_and_removes_the_cgroups(limited):
+    marker = f"{uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+
+    def sleeping() -> list[int]:
+        return [pid for pid, _, cmd in processes_mentioning(marker) if cmd.startswith("sleep ")]
+
+    process = start(limited, f"import subprocess; subprocess.Popen(['sleep', '{marker}']).wait()")
+    deadline = time.monotonic() + 20
+    while not sleeping():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    groups = list(limited.confinement._groups.values())
+    began = time.perf_counter()
+    limited.close()
+    assert time.perf_counter() - began < 0.3
+    process.wait(timeout=10)
+    assert sleeping() == []
+    assert not any(group.exists() for group in groups)
+
+
+def test_limits_cost_little(tmp_path):
+    """Setting limits up, looking for limits reached after ten cells and removing them."""
+    submission = tmp_path / "entrega"
+    submission.mkdir()
+    (submission / "cuaderno.ipynb").write_text("{}")
+    began = time.perf_counter()
+    for _ in range(5):
+        confinement = Confinement(Limits(1024, 60, 256, 64), sandboxed=True)
+        confinement.handed_in([submission])
+        for _ in range(10):
+            confinement.hits([submission])
+        confinement.close()
+    assert (time.perf_counter() - began) / 5 < 0.1
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root to act as another user (setpriv)",
+)
+def test_without_root_the_sandbox_counts_only_its_own_processes(monkeypatch):
+    """RLIMIT_NPROC set inside bubblewrap's user namespace: the user's 30 processes outside
+    do not count against the sandbox's limit of 20."""
+    monkeypatch.setattr(os, "geteuid", lambda: 65534)
+    confinement = Confinement(Limits(1024, 60, 20, 64), sandboxed=True, cgroups=False)
+    assert confinement.enforced["processes"] == "rlimit"
+    inside = confinement.inside()
+    fork = (
+        "import subprocess\nchildren = []\ntry:\n    for _ in range(40):\n"
+        "        children.append(subprocess.Popen(['sleep', '5']))\n"
+        "except BlockingIOError:\n    print('stopped at', len(children))\n"
+    )
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    outside = [subprocess.Popen([*nobody, "sleep", "30"]) for _ in range(30)]
+    try:
+        sandbox = ["bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL"]
+        sandbox += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+        completed = subprocess.run(
+            [*nobody, *sandbox, *inside, "/usr/bin/python3", "-c", fork],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        for process in outside:
+            process.kill()
+            process.wait()
+    assert "stopped at" in completed.stdout, completed.stderr
+    assert 10 < int(completed.stdout.split()[-1]) < 20
