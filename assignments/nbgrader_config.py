@@ -36,12 +36,12 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", 
 c.ClearSolutions.code_stub = {"python": "# ESCRIBE AQUÍ TU CÓDIGO\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 
-# Grading that a submission cannot fool (autograder/trusted.py): the grader starts the Kafka
+# Grading that a submission cannot fool (autograder/grader/trusted.py): the grader starts the Kafka
 # cluster and MongoDB, runs the kernel in a sandbox (bubblewrap) and decides every test cell
 # in its own process. A cell that runs longer than the activity's limit is interrupted.
 c.Execute.startup_timeout = 60
 c.Autograde.autograde_preprocessors = [
-    "autograder.trusted.TrustedExecute",
+    "autograder.grader.trusted.TrustedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -57,14 +57,14 @@ c.OverwriteCells.add_missing_cells = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "autograder.feedback.CheckTitles",
+    "autograder.instructor.feedback.CheckTitles",
 ]
 c.HTMLExporter.extra_template_basedirs = [
-    os.path.join(os.path.dirname(autograder.__file__), "templates"),
+    os.path.join(os.path.dirname(autograder.__file__), "instructor", "templates"),
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
 ]
 
 # `nbgrader export` writes Moodle's grading worksheet (informes/<activity>/notas.csv), with
 # nbgrader's late penalty taken off as its own CSV exporter does; `--exporter=
 # nbgrader.plugins.CsvExportPlugin` still gives nbgrader's grades.csv.
-c.ExportApp.plugin_class = "autograder.lms.MoodleExportPlugin"
+c.ExportApp.plugin_class = "autograder.instructor.lms.MoodleExportPlugin"

@@ -2,7 +2,7 @@
 
 Test cells of the nbgrader assignments call ``verificar(activity, grade_id, ...)``;
 ``comprobar(activity, ...)`` runs all of an activity's checks for a student. When grading,
-the grader runs the same checks in its own process (``autograder.trusted``). The grading
+the grader runs the same checks in its own process (``autograder.grader.trusted``). The grading
 driver is ``python -m autograder``.
 """
 

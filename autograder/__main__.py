@@ -13,8 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from .grading import CELL_TIMEOUTS, default_jobs, grade_class, prepare_course, summary_table
-from .notebooks import COURSE_ROOT
+from .grader.course import COURSE_ROOT
+from .instructor.grading import (
+    CELL_TIMEOUTS,
+    default_jobs,
+    grade_class,
+    prepare_course,
+    summary_table,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Versiones de alumno en {course / 'release'}")
         return 0
     if args.command in ("import", "export", "report"):
-        from .lms import LMSError, export_csv, import_zip
+        from .instructor.lms import LMSError, export_csv, import_zip
 
         try:
             if args.command == "report":
                 from .activities import activity as find_activity
-                from .report import write_report
+                from .instructor.report import write_report
 
                 found = find_activity(args.activity)
                 if found is None:

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.grading import CELL_TIMEOUTS, copy_course, grade_class  # noqa: E402
-from autograder.sandbox import isolation_problem  # noqa: E402
+from autograder.grader.sandbox import isolation_problem  # noqa: E402
+from autograder.instructor.grading import CELL_TIMEOUTS, copy_course, grade_class  # noqa: E402
 from tests.fixtures.submissions import SUBMISSIONS, write_submission  # noqa: E402
 
 # (label, servers, sandbox)

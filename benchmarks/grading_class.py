@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder.grading import copy_course, default_jobs, grade_class  # noqa: E402
+from autograder.instructor.grading import copy_course, default_jobs, grade_class  # noqa: E402
 from tests.fixtures.submissions import ACTIVITY2, SUBMISSIONS, write_submission  # noqa: E402
 
 VARIANTS = ["correcto", "tres-particiones", "factor-1", "grupo-equivocado", "borra-topics"]

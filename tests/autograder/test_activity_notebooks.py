@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.notebooks import COURSE_ROOT
+from autograder.grader.course import COURSE_ROOT
 
 pytestmark = pytest.mark.slow
 

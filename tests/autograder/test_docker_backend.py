@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grading import grade_class
-from autograder.servers import default_pool
+from autograder.grader.servers import default_pool
+from autograder.instructor.grading import grade_class
 from tests.fixtures.submissions import ACTIVITY1, SUBMISSIONS, write_submission
 from tests.support.backends import containers_on
 from tests.support.grading import course_copy

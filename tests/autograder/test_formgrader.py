@@ -4,8 +4,8 @@ The server starts as `make instructor` starts it: ``python -m autograder.instruc
 module the Makefile runs (checked below), with a PATH that has neither the virtualenv nor
 Kafka's tools (as a shell where nothing is activated), on 127.0.0.1 with a free port and a
 random token, in temporary HOME and Jupyter folders, on a copy of the course
-(``autograder.grading.copy_course``) with one submission of activity 1 and one of activity 2
-in ``submitted/``. In headless Chromium, through JupyterLab's menu Nbgrader › Formgrader:
+(``autograder.instructor.grading.copy_course``) with one submission of activity 1 and one of
+activity 2 in ``submitted/``. In headless Chromium, through JupyterLab's menu Nbgrader › Formgrader:
 the three activities are listed; Generate, Preview and Release (to the course's own exchange
 folder) work; one Autograde click grades the activity 2 submission (trusted and sandboxed,
 as on the command line) and shows its score; its written answer is graded by hand and read
@@ -27,8 +27,8 @@ import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
-from autograder.grading import copy_course
-from autograder.sandbox import isolation_problem
+from autograder.grader.sandbox import isolation_problem
+from autograder.instructor.grading import copy_course
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,

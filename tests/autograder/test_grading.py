@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading import grade_class
-from autograder.sandbox import isolation_problem
-from autograder.servers import default_pool
+from autograder.grader.sandbox import isolation_problem
+from autograder.grader.servers import default_pool
+from autograder.instructor.grading import grade_class
 from kafkalab.mongo import choose_local_server
 from tests.fixtures.submissions import (
     ACTIVITY1,
@@ -144,7 +144,7 @@ def _digest(path: Path) -> str:
 
 def test_activity1_scores_every_submission_exactly(course, sandbox, outside_server):
     """Honest fixtures keep their scores; no tampering fixture earns a point."""
-    protected = [REPO / "autograder" / "checks.py", REPO / "autograder" / "activities.py"]
+    protected = [REPO / "autograder" / "checks.py", REPO / "autograder" / "activities" / "base.py"]
     before = {path: _digest(path) for path in protected}
     # 15 s per cell is plenty for honest cells and ends the infinite loop sooner.
     students = _after_each([s for s in SUBMISSIONS[ACTIVITY1] if s != "muchas-celdas"])
@@ -291,7 +291,7 @@ def _grading_workers() -> list[int]:
                 command = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"autograder.grading_worker" in command:
+            if b"autograder.instructor.worker" in command:
                 found.append(int(entry))
     return found
 

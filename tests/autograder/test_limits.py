@@ -1,6 +1,6 @@
-"""Resource limits of a graded submission (:class:`autograder.sandbox.Confinement`).
+"""Resource limits of a graded submission (:class:`autograder.grader.sandbox.Confinement`).
 
-First the pure parts. Then real grading (:func:`autograder.grading.grade_class`, the real
+First the pure parts. Then real grading (:func:`autograder.instructor.grading.grade_class`, the real
 bubblewrap sandbox, real Kafka) of activity 1 submissions that reach each limit (memory,
 processes, file size, CPU time: tests/fixtures/limits.py), under lowered limits set in the
 course's nbgrader configuration, each followed in the same run by the reference solution: each
@@ -19,22 +19,23 @@ import pytest
 from traitlets.config import Config
 
 from autograder.activities import ACTIVITIES
-from autograder.grading import grade_class
-from autograder.records import Events, events_path
-from autograder.sandbox import (
+from autograder.grader.course import Course
+from autograder.grader.records import Events
+from autograder.grader.sandbox import (
     LIMIT_KINDS,
     Confinement,
     LimitHit,
     Limits,
-    _cgroup_v1_parent,
-    _errors_in,
-    _files_at_least,
-    _signal_of,
     cgroup_v1_folder,
+    cgroup_v1_parent,
+    errors_in,
+    files_at_least,
     isolation_problem,
     limit_message,
+    signal_of,
 )
-from autograder.trusted import TrustedExecute
+from autograder.grader.trusted import TrustedExecute
+from autograder.instructor.grading import grade_class
 from tests.fixtures.limits import (
     ACTIVITY1,
     CONFIG,
@@ -90,12 +91,12 @@ def test_a_limit_reached_is_recorded_as_the_class_records_read_it():
 
 
 def test_the_signal_that_ended_a_process_comes_from_its_exit_status():
-    assert _signal_of(128 + signal.SIGXCPU, sandboxed=True) == signal.SIGXCPU  # bwrap
-    assert _signal_of(-signal.SIGXFSZ, sandboxed=False) == signal.SIGXFSZ  # Popen
-    assert _signal_of(-signal.SIGKILL, sandboxed=True) == signal.SIGKILL  # bwrap killed
-    assert _signal_of(152, sandboxed=False) is None  # an exit code, not a signal
-    assert _signal_of(0, sandboxed=True) is None
-    assert _signal_of(None, sandboxed=True) is None
+    assert signal_of(128 + signal.SIGXCPU, sandboxed=True) == signal.SIGXCPU  # bwrap
+    assert signal_of(-signal.SIGXFSZ, sandboxed=False) == signal.SIGXFSZ  # Popen
+    assert signal_of(-signal.SIGKILL, sandboxed=True) == signal.SIGKILL  # bwrap killed
+    assert signal_of(152, sandboxed=False) is None  # an exit code, not a signal
+    assert signal_of(0, sandboxed=True) is None
+    assert signal_of(None, sandboxed=True) is None
 
 
 def test_the_errors_of_a_cell():
@@ -103,8 +104,8 @@ def test_the_errors_of_a_cell():
         {"output_type": "stream", "name": "stdout", "text": "MemoryError"},
         {"output_type": "error", "ename": "MemoryError", "evalue": "", "traceback": []},
     ]
-    assert _errors_in(outputs) == [("MemoryError", "")]
-    assert _errors_in(None) == []
+    assert errors_in(outputs) == [("MemoryError", "")]
+    assert errors_in(None) == []
 
 
 def test_the_cgroup_folder_comes_from_proc():
@@ -134,10 +135,10 @@ def test_a_file_at_the_limit_is_found_unless_it_was_handed_in(tmp_path):
     (tmp_path / "sub" / "grande.bin").write_bytes(b"x" * 4096)
     (tmp_path / "pequeño.txt").write_bytes(b"x" * 100)
     (tmp_path / "enlace").symlink_to("/usr/bin/env")  # never followed
-    found = _files_at_least([tmp_path], 4096)
+    found = files_at_least([tmp_path], 4096)
     assert [Path(path).name for path, _ in found] == ["grande.bin"]
-    assert _files_at_least([tmp_path], 4096, frozenset(found)) == []
-    assert _files_at_least([tmp_path / "no-existe"], 1) == []
+    assert files_at_least([tmp_path], 4096, frozenset(found)) == []
+    assert files_at_least([tmp_path / "no-existe"], 1) == []
 
 
 def test_without_cgroups_rlimits_stand_in_for_each_process():
@@ -221,7 +222,7 @@ def _leftovers() -> list[str]:
     found = [command for _pid, _start, command in processes_mentioning(prefix)]
     found += [command for _pid, _start, command in processes_mentioning(SLEEP)]
     for controller in ("memory", "pids"):
-        parent = _cgroup_v1_parent(controller)
+        parent = cgroup_v1_parent(controller)
         if parent is not None:
             found += [str(folder) for folder in parent.glob(f"{prefix}*")]
     return found
@@ -263,7 +264,7 @@ def _feedback(course: Path, student: str) -> str:
 
 
 def _limit_recorded(course: Path, student: str) -> dict | None:
-    return json.loads(events_path(course, ACTIVITY1, student).read_text())["limit"]
+    return json.loads(Course(course).events(ACTIVITY1, student).read_text())["limit"]
 
 
 @pytest.fixture(scope="module")

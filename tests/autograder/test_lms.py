@@ -22,9 +22,10 @@ from nbgrader.api import Gradebook
 from nbgrader.plugins import LateSubmissionPlugin
 
 from autograder.__main__ import main
-from autograder.grading import grade_class
-from autograder.lms import NEW, REPLACED, UNCHANGED, ImportReport, export_csv, import_zip
-from autograder.records import VERSION, ImportRecord, import_path, participants_path, read_record
+from autograder.grader.course import Course
+from autograder.grader.records import VERSION, ImportRecord, read_record
+from autograder.instructor.grading import grade_class
+from autograder.instructor.lms import NEW, REPLACED, UNCHANGED, ImportReport, export_csv, import_zip
 from tests.fixtures.submissions import ACTIVITY1, ACTIVITY2, SUBMISSIONS, write_submission
 from tests.support.grading import course_copy
 
@@ -158,7 +159,7 @@ def test_import_takes_one_notebook_per_student_and_says_why_not_for_the_rest(
         "ana-perez": ("Ana", "Pérez", "1002"),
     }
     saved = json.loads((course / "informes" / ACTIVITY1 / "importacion.json").read_text())
-    assert read_record(import_path(course, ACTIVITY1), ImportRecord) == report.to_record()
+    assert read_record(Course(course).import_record(ACTIVITY1), ImportRecord) == report.to_record()
     assert saved["version"] == VERSION and saved["zip"] == str(archive)
     assert {e["student"] for e in saved["imported"]} == set(IMPORTED)
     assert set(saved["imported"][0]) >= {"student", "name", "lms_id", "file"}
@@ -173,7 +174,7 @@ def test_reimporting_changes_nothing_and_ids_stay_the_same(course, notebooks, tm
     students = gradebook_students(course)
     # The participants as an import before the records had types wrote them (a bare
     # mapping): read all the same.
-    participants = participants_path(course, ACTIVITY1)
+    participants = Course(course).participants(ACTIVITY1)
     saved = json.loads(participants.read_text())
     assert saved["version"] == VERSION
     participants.write_text(json.dumps(saved["participants"], ensure_ascii=False))
@@ -448,7 +449,7 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
     done = nbgrader(
         course,
         "export",
-        "--exporter=autograder.lms.MoodleExportPlugin",
+        "--exporter=autograder.instructor.lms.MoodleExportPlugin",
         f"--assignment={ACTIVITY1}",
         f"--to={by_nbgrader}",
         "--MoodleExportPlugin.out_of=10",
@@ -468,8 +469,8 @@ def test_grades_go_back_to_moodle_through_the_worksheet(course, notebooks, tmp_p
     assert without_time(read_csv(path)) == without_time(out_of_points)
     # nbgrader's own command stops with the reason, in Spanish.
     wrong = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.lms.MoodleExportPlugin",
-         "--assignment=actividad9"],
+        [sys.executable, "-m", "nbgrader", "export",
+         "--exporter=autograder.instructor.lms.MoodleExportPlugin", "--assignment=actividad9"],
         cwd=course, capture_output=True, text=True,
     )  # fmt: skip
     assert wrong.returncode == 1 and "No conozco la actividad «actividad9»" in wrong.stderr

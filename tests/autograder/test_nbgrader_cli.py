@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.notebooks import COURSE_ROOT, convert_sources
+from autograder.grader.course import COURSE_ROOT
+from autograder.instructor.notebooks import convert_sources
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The grader's records (autograder/records.py): each round-trips through its type, files
+"""The grader's records (autograder/grader/records.py): each round-trips through its type, files
 written before the records had types are still read, and unreadable ones are refused."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import trusted
-from autograder.records import (
+from autograder.grader import trusted
+from autograder.grader.course import Course
+from autograder.grader.records import (
     REPLACED,
     VERSION,
     Events,
@@ -27,11 +28,7 @@ from autograder.records import (
     RunResult,
     TamperSignal,
     Timeout,
-    events_path,
-    import_path,
-    participants_path,
     read_record,
-    run_path,
     write_record,
 )
 
@@ -79,10 +76,10 @@ PARTICIPANTS = Participants(
 @pytest.mark.parametrize(
     ("record", "where"),
     [
-        (RUN, run_path),
-        (EVENTS, lambda course, activity: events_path(course, activity, "ana-perez")),
-        (IMPORT, import_path),
-        (PARTICIPANTS, participants_path),
+        (RUN, lambda course, activity: Course(course).grading_record(activity)),
+        (EVENTS, lambda course, activity: Course(course).events(activity, "ana-perez")),
+        (IMPORT, lambda course, activity: Course(course).import_record(activity)),
+        (PARTICIPANTS, lambda course, activity: Course(course).participants(activity)),
     ],
     ids=["calificacion", "eventos", "importacion", "participantes"],
 )

@@ -22,19 +22,18 @@ import pytest
 from selenium import webdriver
 
 from autograder.activities import ACTIVITY1 as SPEC1
-from autograder.grading import grade_class, results_path
-from autograder.records import (
+from autograder.grader.course import Course
+from autograder.grader.records import (
     VERSION,
     Events,
     GradingRun,
     RunResult,
     Timeout,
-    events_path,
-    run_path,
     write_record,
 )
-from autograder.report import collect, write_report
-from autograder.signals import locked_cells, tamper_signals
+from autograder.grader.signals import locked_cells, tamper_signals
+from autograder.instructor.grading import grade_class
+from autograder.instructor.report import collect, write_report
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
@@ -89,7 +88,7 @@ def graded(course) -> dict:
 
 
 def _events(course: Path, student: str) -> dict:
-    return json.loads(events_path(course, ACTIVITY1, student).read_text())
+    return json.loads(Course(course).events(ACTIVITY1, student).read_text())
 
 
 def _section(html: str, anchor: str) -> str:
@@ -173,7 +172,7 @@ def test_grading_records_each_run_and_what_happened(course, graded):
         **dict.fromkeys(FIRST_RUN + ["se-cae"], True),
         "sin-entrega": False,
     }
-    record = json.loads(results_path(course, ACTIVITY1).read_text())
+    record = json.loads(Course(course).grading_record(ACTIVITY1).read_text())
     assert record["version"] == VERSION
     assert record["activity"] == ACTIVITY1 and record["mode"] == "warm" and record["jobs"] == 1
     assert record["finished"].startswith("20")
@@ -225,7 +224,7 @@ def test_report_shows_scores_checks_incidents_and_seconds(course, graded):
     data = {s.student: s for s in collect(ACTIVITY1, course).submissions}
     for student in FIRST_RUN + ["se-cae"]:
         score = f"{SUBMISSIONS[ACTIVITY1][student][1]:g}".replace(".", ",")
-        recorded = json.loads(results_path(course, ACTIVITY1).read_text())["results"]
+        recorded = json.loads(Course(course).grading_record(ACTIVITY1).read_text())["results"]
         recorded = next(r["seconds"] for r in recorded if r["student"] == student)
         seconds = f"{recorded:.1f}".rstrip("0").rstrip(".").replace(".", ",")
         row = rf"{student} (Ana Pérez )?{score} / 0,5 {seconds} calificada"
@@ -335,7 +334,7 @@ def test_report_lists_who_hit_a_resource_limit(tmp_path):
     message; events written before the records had types are read, unreadable ones left out."""
     students = ["memoria", "fichero", "antigua", "ilegible", "correcta"]
     write_record(
-        run_path(tmp_path, ACTIVITY1),
+        Course(tmp_path).grading_record(ACTIVITY1),
         GradingRun(
             activity=ACTIVITY1,
             finished="2025-01-20T10:00:00+00:00",
@@ -350,16 +349,16 @@ def test_report_lists_who_hit_a_resource_limit(tmp_path):
     def events(student: str, **fields) -> Events:
         return Events(activity=ACTIVITY1, student=student, isolated=True, **fields)
 
-    write_record(events_path(tmp_path, ACTIVITY1, "memoria"), events("memoria", limit=MEMORY))
+    write_record(Course(tmp_path).events(ACTIVITY1, "memoria"), events("memoria", limit=MEMORY))
     write_record(
-        events_path(tmp_path, ACTIVITY1, "fichero"),
+        Course(tmp_path).events(ACTIVITY1, "fichero"),
         events("fichero", limit=FILE_SIZE, timeouts=[Timeout("producir", 20)]),
     )
-    write_record(events_path(tmp_path, ACTIVITY1, "correcta"), events("correcta"))
+    write_record(Course(tmp_path).events(ACTIVITY1, "correcta"), events("correcta"))
     # As the grader wrote them before the records had types: no version, no limit.
     old = {"activity": ACTIVITY1, "student": "antigua", "timeouts": [], "kernel_died": "consumir"}
-    events_path(tmp_path, ACTIVITY1, "antigua").write_text(json.dumps(old))
-    events_path(tmp_path, ACTIVITY1, "ilegible").write_text('{"activity": 3')
+    Course(tmp_path).events(ACTIVITY1, "antigua").write_text(json.dumps(old))
+    Course(tmp_path).events(ACTIVITY1, "ilegible").write_text('{"activity": 3')
 
     html = write_report("actividad1", tmp_path).read_text()
     assert _listed(html, "limite") == {"memoria", "fichero"}

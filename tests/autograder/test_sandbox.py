@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import (
+from autograder.grader.sandbox import (
     TMP_BYTES,
     Confinement,
     Limits,
     Workspace,
-    _cgroup_v1_parent,
+    cgroup_v1_parent,
     isolation_problem,
 )
 from tests.support.paths import REPO
@@ -147,6 +147,31 @@ print("OWN FILES OK", sorted(os.listdir(".")))
     assert not (REPO / "autograder" / "pirata").exists()
 
 
+def test_a_submission_sees_only_the_student_side_of_the_autograder(workspace):
+    """``import autograder`` works (the test cells need it); the grader's side (the sandbox,
+    the server pool, trusted execution) and the instructor's (gradebook, LMS, report) are
+    not there to read or import."""
+    package = REPO / "autograder"
+    code = f"""
+import importlib, os
+import autograder, autograder.checks, autograder.activities
+print("STUDENT", autograder.verificar.__module__, len(autograder.activities.ACTIVITIES))
+for name in ["autograder.grader.trusted", "autograder.grader.servers",
+             "autograder.instructor.grading", "autograder.instructor.lms"]:
+    try:
+        importlib.import_module(name)
+        print("IMPORTED", name)
+    except ImportError as error:
+        print("NOIMPORT", name, type(error).__name__)
+for folder in ["grader", "instructor"]:
+    print("LISTED", folder, os.listdir(os.path.join({str(package)!r}, folder)))
+"""
+    seen = run(workspace, code)
+    assert "STUDENT autograder.activities 3" in seen, seen
+    assert "IMPORTED" not in seen and seen.count("NOIMPORT") == 4, seen
+    assert "LISTED grader []" in seen and "LISTED instructor []" in seen, seen
+
+
 def test_private_tmp_is_bounded(workspace):
     code = f"""
 try:
@@ -191,9 +216,9 @@ def test_a_script_times_out_and_is_killed(workspace):
     assert time.monotonic() - began < 10
 
 
-# -- resource limits (autograder.sandbox.Confinement) ----------------------------------------
+# -- resource limits (autograder.grader.sandbox.Confinement) -------------------------------
 
-ROOT_WITH_CGROUPS = os.geteuid() == 0 and _cgroup_v1_parent("memory") is not None
+ROOT_WITH_CGROUPS = os.geteuid() == 0 and cgroup_v1_parent("memory") is not None
 
 
 @pytest.fixture

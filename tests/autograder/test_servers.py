@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from autograder.servers import ServerPool, _admin, cluster_state, mongo_state
+from autograder.grader.servers import ServerPool, cluster_state, mongo_state
+from kafkalab.readers import admin_client
 from tests.support.backends import MONGO_SERVERS, mongo_server
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,7 @@ def test_a_wiped_cluster_reads_back_as_new_even_with_dead_group_members(pool):
             "kafka-configs.sh --alter --entity-type brokers --entity-name 1 "
             "--add-config log.cleaner.threads=2"
         )
-        with _admin(servers.bootstrap_servers) as admin:
+        with admin_client(servers.bootstrap_servers) as admin:
             admin.alter_user_scram_credentials(
                 [UserScramCredentialUpsertion("pirata", ScramMechanism.SCRAM_SHA_256, "x")]
             )
@@ -87,7 +88,7 @@ def test_a_wiped_cluster_reads_back_as_new_even_with_dead_group_members(pool):
             assert dirty[key] != baseline[key], key
     assert pool.replaced == []
     assert _idle_clusters(pool) == [cluster]
-    with _admin(cluster.bootstrap_servers) as admin:
+    with admin_client(cluster.bootstrap_servers) as admin:
         assert cluster_state(admin) == baseline
         assert admin.list_groups() == []
     # The next lease gets the same cluster, as new.
@@ -108,7 +109,7 @@ def test_a_cluster_that_cannot_be_proven_clean_is_replaced(pool):
     assert first.closed
     with pool.lease(1, mongo=False) as servers:
         assert servers.cluster is not first
-        with _admin(servers.bootstrap_servers) as admin:
+        with admin_client(servers.bootstrap_servers) as admin:
             assert cluster_state(admin) == servers.baseline
 
 

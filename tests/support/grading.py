@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from autograder.grading import copy_course
-from autograder.servers import default_pool
+from autograder.grader.servers import default_pool
+from autograder.instructor.grading import copy_course
 
 
 @contextlib.contextmanager

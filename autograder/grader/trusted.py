@@ -5,9 +5,9 @@
 autograder grade`` all grade the same way:
 
 1. The grader owns the servers: it leases a Kafka cluster (and a MongoDB server) from
-   :mod:`autograder.servers` for the submission and hands their addresses to the kernel
+   :mod:`autograder.grader.servers` for the submission and hands their addresses to the kernel
    (``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, which kafkalab's external backend uses).
-2. The kernel runs in the submission's :class:`~autograder.sandbox.Workspace`: a private
+2. The kernel runs in the submission's :class:`~autograder.grader.sandbox.Workspace`: a private
    copy of its folder, inside a bubblewrap sandbox when the machine has one.
 3. The student's cells run in that kernel. Test cells (nbgrader grade cells) never do: when
    the notebook reaches one, the grader runs the activity's :class:`~autograder.activities.Step`
@@ -18,13 +18,13 @@ autograder grade`` all grade the same way:
    stopped, its remaining cells are marked as not run, and the remaining test cells are still
    checked against the servers, so the grade is what is in Kafka and MongoDB.
    The submission's processes run under the activity's resource limits (memory, CPU time,
-   processes, file size: :class:`~autograder.sandbox.Limits`, configurable here); the cell
+   processes, file size: :class:`~autograder.activities.Limits`, configurable here); the cell
    that was running when one was reached says so in Spanish (``LimiteSuperado``).
-5. What happened is recorded for the class report (:mod:`autograder.report`) in
+5. What happened is recorded for the class report (:mod:`autograder.instructor.report`) in
    ``<course>/informes/<activity>/eventos/<student>.json``: cells that timed out, a kernel that
    died, a resource limit reached (``limit``: kind, value, message), answers refused, the
    outcome of each check, and signals of tampering found in the submitted notebook
-   (:mod:`autograder.signals`). Signals are not verdicts: the grade never depends on them.
+   (:mod:`autograder.grader.signals`). Signals are not verdicts: the grade never depends on them.
 """
 
 from __future__ import annotations
@@ -44,12 +44,13 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Integer, default
 
-from . import checks
-from .activities import Activity, Context, activity, failure_lines
+from .. import checks
+from ..activities import Activity, Context, Limits, activity, failure_lines
+from .course import Course
 from .records import Events, RecordError, write_record
-from .sandbox import NOT_ISOLATED, Limits, Workspace, isolation_problem, kill_session
+from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
 from .servers import default_pool
-from .signals import events_path, locked_cells, tamper_signals
+from .signals import locked_cells, tamper_signals
 
 __all__ = ["TrustedExecute"]
 
@@ -168,31 +169,16 @@ class TrustedExecute(Execute):
         info = resources["nbgrader"]
         if not info.get("student") or not info.get("assignment"):
             return None
-        return events_path(self._course_root(resources), info["assignment"], info["student"])
-
-    def _course_root(self, resources) -> Path:
-        """The course folder: nbgrader's configured root, else the one of the gradebook."""
-        root = self.config.get("CourseDirectory", {}).get("root")
-        if root:
-            return Path(root)
-        url = resources["nbgrader"].get("db_url") or ""
-        if url.startswith("sqlite:///"):
-            return Path(url.removeprefix("sqlite:///").split("?")[0]).parent
-        return Path.cwd()
+        return Course.from_config(self.config).events(info["assignment"], info["student"])
 
     def _record_tampering(self, resources) -> None:
         """Compare the notebook as handed in with the gradebook's locked cells."""
         import nbformat
-        from nbgrader.coursedir import CourseDirectory
 
         info = resources["nbgrader"]
         try:
-            coursedir = CourseDirectory(config=self.config)
-            coursedir.root = str(self._course_root(resources))
-            folder = Path(
-                coursedir.format_path(
-                    coursedir.submitted_directory, info["student"], info["assignment"]
-                )
+            folder = Course.from_config(self.config).folder(
+                "submitted", info["assignment"], info["student"]
             )
             submitted = nbformat.read(folder / f"{info['notebook']}.ipynb", as_version=4)
             locked = locked_cells(info["db_url"], info["assignment"], info["notebook"])
@@ -510,7 +496,7 @@ def _cell_label(cell, index: int) -> str:
 
 
 def _write_json(path: Path, data: dict, log) -> None:
-    """Record ``data`` as :class:`~autograder.records.Events`; log, never raise (the grade
+    """Record ``data`` as :class:`~autograder.grader.records.Events`; log, never raise (the grade
     does not depend on the record)."""
     try:
         write_record(path, Events.from_dict(data))

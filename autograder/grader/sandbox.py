@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..activities import Limits
+
 __all__ = [
     "LIMIT_KINDS",
     "NOT_ISOLATED",
@@ -106,8 +108,20 @@ def _system_binds() -> list[str]:
     return args + ["--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--dir", "/tmp/home"]
 
 
+def _grader_side() -> list[Path]:
+    """The folders of the autograder package a submission has no business reading: the
+    grader's side and the instructor's. Inside the sandbox an empty folder hides each, so
+    ``import autograder`` finds only the student's side (``autograder``, ``checks``,
+    ``activities``), wherever the package is installed."""
+    import autograder
+
+    package = Path(autograder.__file__).resolve().parent
+    return [package / "grader", package / "instructor"]
+
+
 def _readable_paths() -> list[Path]:
-    """What the student's code needs to read: Python, our packages, Java, the Kafka cache."""
+    """What the student's code needs to read: Python, our packages (the autograder's grader
+    and instructor sides then hidden, :func:`_grader_side`), Java, the Kafka cache."""
     import autograder
     import kafkalab
     from kafkalab.distribution import cache_root
@@ -151,33 +165,6 @@ WHOLE, EACH = "cgroup", "rlimit"
 _CPU_GRACE = 2  # seconds between SIGXCPU (soft limit) and SIGKILL (hard limit)
 _SCAN_BUDGET = 20_000  # directory entries looked at when searching for a file at the limit
 _OPTIONAL = {"memory.memsw.limit_in_bytes"}  # only where swap is accounted
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one submission may use while it is graded (enforced by :class:`Confinement`).
-
-    Attributes:
-        memory_mb: memory (MiB) of all of its processes together: the kernel, every program
-            it starts, the scripts a check runs and its private ``/tmp``.
-        cpu_seconds: CPU time of each process.
-        processes: processes and threads alive at once, all together.
-        file_mb: size (MiB) of each file it writes.
-    """
-
-    memory_mb: int
-    cpu_seconds: int
-    processes: int
-    file_mb: int
-
-    def value(self, kind: str) -> int:
-        """The limit of ``kind`` (one of :data:`LIMIT_KINDS`), in its unit."""
-        return {
-            "memory": self.memory_mb,
-            "cpu": self.cpu_seconds,
-            "processes": self.processes,
-            "file_size": self.file_mb,
-        }[kind]
 
 
 @dataclass(frozen=True)
@@ -227,7 +214,7 @@ def limit_message(kind: str, value: int, how: str, detail: str = "") -> str:
     )
 
 
-def _signal_of(status: int | None, sandboxed: bool) -> int | None:
+def signal_of(status: int | None, sandboxed: bool) -> int | None:
     """The signal that ended a process, from its exit status (bwrap exits 128 + signal)."""
     if status is None:
         return None
@@ -238,7 +225,7 @@ def _signal_of(status: int | None, sandboxed: bool) -> int | None:
     return None
 
 
-def _errors_in(outputs) -> list[tuple[str, str]]:
+def errors_in(outputs) -> list[tuple[str, str]]:
     """(ename, evalue) of the error outputs of a cell."""
     return [
         (str(o.get("ename", "")), str(o.get("evalue", "")))
@@ -247,7 +234,7 @@ def _errors_in(outputs) -> list[tuple[str, str]]:
     ]
 
 
-def _files_at_least(
+def files_at_least(
     roots: list[Path], size: int, ignore: frozenset[tuple[str, int]] = frozenset()
 ) -> list[tuple[str, int]]:
     """(path, modification time in ns) of the regular files of ``size`` bytes or more under
@@ -279,7 +266,7 @@ def _files_at_least(
 
 
 @functools.cache
-def _cgroup_v1_parent(controller: str) -> Path | None:
+def cgroup_v1_parent(controller: str) -> Path | None:
     """This process's cgroup of the v1 ``controller`` when its hierarchy is mounted and
     writable here (child cgroups can be made in it), else None."""
     try:
@@ -372,7 +359,7 @@ def _remove_cgroup(folder: Path, deadline: float) -> bool:
 def _sweep_abandoned_cgroups() -> None:
     """Remove the cgroups of graders that were killed before they could (their pid is gone)."""
     for controller in ("memory", "pids"):
-        parent = _cgroup_v1_parent(controller)
+        parent = cgroup_v1_parent(controller)
         if parent is None:
             continue
         for folder in parent.glob(f"{_PREFIX}*-*"):
@@ -454,7 +441,7 @@ class Confinement:
     def handed_in(self, roots: list[Path]) -> None:
         """Files already at the size limit before the submission ran (it handed them in):
         not a limit reached."""
-        self._handed_in = frozenset(_files_at_least(roots, self.limits.file_mb * _MB))
+        self._handed_in = frozenset(files_at_least(roots, self.limits.file_mb * _MB))
 
     def _make_cgroups(self) -> None:
         name = f"{_PREFIX}{os.getpid()}-{next(self._made)}"
@@ -466,7 +453,7 @@ class Confinement:
             "pids": {"pids.max": self.limits.processes},
         }
         for controller, files in settings.items():
-            parent = _cgroup_v1_parent(controller)
+            parent = cgroup_v1_parent(controller)
             if parent is None:
                 continue
             folder = parent / name
@@ -556,12 +543,12 @@ class Confinement:
         statuses = [*self._exits, *([] if exit_status is None else [exit_status])]
         self._exits.clear()
         for status in statuses:
-            number = _signal_of(status, self.sandboxed)
+            number = signal_of(status, self.sandboxed)
             if number == signal.SIGXCPU and self.enforced["cpu"]:
                 found.setdefault("cpu", "")
             if number == signal.SIGXFSZ and self.enforced["file_size"]:
                 found.setdefault("file_size", "")
-        for ename, evalue in _errors_in(outputs):
+        for ename, evalue in errors_in(outputs):
             if ename == "MemoryError" and self.enforced["memory"] == EACH:
                 found.setdefault("memory", "")
             if (
@@ -571,7 +558,7 @@ class Confinement:
             ):
                 found.setdefault("processes", "")
         if self.enforced["file_size"] and "file_size" not in self._reported:
-            big = _files_at_least(
+            big = files_at_least(
                 [*roots, *self._sandbox_tmp()], self.limits.file_mb * _MB, self._handed_in
             )
             if big:
@@ -637,6 +624,7 @@ class Workspace:
         self.workdir = self.root / "entrega"
         self.rundir = self.root / "kernel"
         self.bridgedir = self.root / "puentes"
+        self.emptydir = self.root / "vacia"  # mounted over what the sandbox must not see
         self._bridges: list[subprocess.Popen] = []
         self._environment = dict(environment)
         self.confinement: Confinement | None = None
@@ -647,6 +635,7 @@ class Workspace:
             if self.confinement is not None:
                 self.confinement.handed_in([self.workdir])
             self.rundir.mkdir()
+            self.emptydir.mkdir()
             if isolated:
                 self.bridgedir.mkdir()
                 self._start_bridges()
@@ -739,6 +728,8 @@ class Workspace:
         args = ["bwrap", *_BWRAP_BASE, *_system_binds()]
         for path in _readable_paths():
             args += ["--ro-bind", str(path), str(path)]
+        for hidden in _grader_side():
+            args += ["--ro-bind", str(self.emptydir), str(hidden)]
         args += ["--bind", str(self.workdir), str(self.workdir)]
         args += ["--bind", str(self.rundir), str(self.rundir)]
         args += ["--ro-bind", str(self.bridgedir), str(self.bridgedir)]

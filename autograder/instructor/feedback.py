@@ -5,7 +5,7 @@ from __future__ import annotations
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-from .activities import activity
+from ..activities import activity
 
 __all__ = ["CheckTitles"]
 

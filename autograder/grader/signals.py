@@ -1,11 +1,12 @@
 """Signals that a submission tried to change its grade instead of doing the work.
 
 The grade never depends on them (test cells are decided by the grader, see
-:mod:`autograder.trusted`); they are listed in the class report (:mod:`autograder.report`)
-so the instructor can look at the notebook. Two sources: locked cells (test cells, the
-statement) edited or deleted, found by nbgrader's checksums in the gradebook, and code in the
-answer cells that touches the grader (patching ``autograder``/``kafka``/``pymongo``, changing
-the servers' environment variables, killing the kernel).
+:mod:`autograder.grader.trusted`); they are listed in the class report
+(:mod:`autograder.instructor.report`) so the instructor can look at the notebook. Two
+sources: locked cells (test cells, the statement) edited or deleted, found by nbgrader's
+checksums in the gradebook, and code in the answer cells that touches the grader (patching
+``autograder``/``kafka``/``pymongo``, changing the servers' environment variables, killing
+the kernel).
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import re
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
-from .records import events_path  # where the grading of a submission records what happened
-
-__all__ = ["events_path", "locked_cells", "tamper_signals"]
+__all__ = ["locked_cells", "tamper_signals"]
 
 
 # Packages whose objects the grader (or the student's view of it) relies on: assigning to

@@ -30,8 +30,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..activities import ACTIVITIES
-from ..records import (
+from ...activities import ACTIVITIES
+from ...grader.course import Course
+from ...grader.records import (
     NEW,
     REPLACED,
     UNCHANGED,
@@ -40,9 +41,6 @@ from ..records import (
     Participant,
     Participants,
     Problem,
-    import_path,
-    participants_path,
-    reports_dir,
     write_record,
 )
 from .base import LMSError, check_activity, check_course, gradebook, load_participants, order, slug
@@ -177,7 +175,7 @@ def _activity_grade_ids(course_root: Path) -> dict[str, set[str]]:
     found = {}
     for name in ACTIVITIES:
         for kind in ("release", "source"):
-            path = course_root / kind / name / f"{name}.ipynb"
+            path = Course(course_root).notebook(kind, name)
             if path.is_file():
                 found[name] = _grade_ids(nbformat.read(path, as_version=4))
                 break
@@ -324,8 +322,8 @@ def import_zip(zip_path: Path, activity: str, course_root: Path) -> ImportReport
             mapping[lms_id] = Participant(student, person.name)
             report.imported.append(entry)
     participants = Participants(participants=dict(sorted(mapping.items())))
-    write_record(participants_path(course_root, activity), participants)
-    report.path = import_path(course_root, activity)
+    write_record(Course(course_root).participants(activity), participants)
+    report.path = Course(course_root).import_record(activity)
     write_record(report.path, report.to_record())
     return report
 
@@ -360,7 +358,7 @@ def _choose_notebook(
 
 
 def _submitted(course_root: Path, activity: str, student: str) -> Path:
-    return course_root / "submitted" / student / activity / f"{activity}.ipynb"
+    return Course(course_root).notebook("submitted", activity, student)
 
 
 def _store(course_root: Path, activity: str, student: str, data: bytes) -> tuple[str, str | None]:
@@ -371,7 +369,7 @@ def _store(course_root: Path, activity: str, student: str, data: bytes) -> tuple
         if old == data:
             return UNCHANGED, None
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = reports_dir(course_root, activity) / "anteriores" / student
+        folder = Course(course_root).replaced(activity, student)
         folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(old).hexdigest()[:8]
         kept = folder / f"{activity}-{stamp}-{digest}.ipynb"

@@ -1,4 +1,4 @@
-"""A grading process of ``python -m autograder grade --jobs N`` (see autograder.grading)."""
+"""A grading process of ``python -m autograder grade --jobs N`` (see :mod:`.grading`)."""
 
 import json
 import sys

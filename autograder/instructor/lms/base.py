@@ -6,9 +6,10 @@ import re
 import unicodedata
 from pathlib import Path
 
-from ..activities import ACTIVITIES
-from ..activities import activity as find_activity
-from ..records import Participant, Participants, RecordError, participants_path, read_record
+from ...activities import ACTIVITIES
+from ...activities import activity as find_activity
+from ...grader.course import Course
+from ...grader.records import Participant, Participants, RecordError, read_record
 
 __all__ = ["LMSError", "check_activity", "check_course", "gradebook", "load_participants"]
 
@@ -35,7 +36,7 @@ def load_participants(course_root: Path, activity: str) -> dict[str, Participant
     """Moodle participant id -> student of ``activity`` (``participantes.json``), empty
     before the first import."""
     try:
-        record = read_record(participants_path(course_root, activity), Participants)
+        record = read_record(Course(course_root).participants(activity), Participants)
     except RecordError as error:
         raise LMSError(str(error)) from None
     return record.participants if record else {}
@@ -43,9 +44,7 @@ def load_participants(course_root: Path, activity: str) -> dict[str, Participant
 
 def gradebook(course_root: Path):
     """The course's nbgrader gradebook (a context manager)."""
-    from ..grading import nbgrader_api
-
-    return nbgrader_api(course_root).gradebook
+    return Course(course_root).api().gradebook
 
 
 def slug(name: str) -> str:

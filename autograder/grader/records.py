@@ -1,11 +1,13 @@
-"""The grader's records of a class, under ``<course>/informes/<activity>/``: their types, and
-the only code that reads and writes them.
+"""The grader's records of a class, under ``<course>/informes/<activity>/`` (where exactly:
+:class:`~autograder.grader.course.Course`): their types, and the only code that reads and
+writes them.
 
 * ``calificacion.json``: :class:`GradingRun`, the grading runs of the activity
-  (:func:`autograder.grading.grade_class`), one :class:`RunResult` per student;
+  (:func:`autograder.instructor.grading.grade_class`), one :class:`RunResult` per student;
 * ``eventos/<student>.json``: :class:`Events`, what happened while one submission ran
-  (:class:`autograder.trusted.TrustedExecute`);
-* ``importacion.json``: :class:`ImportRecord`, the last Moodle import (:mod:`autograder.lms`);
+  (:class:`autograder.grader.trusted.TrustedExecute`);
+* ``importacion.json``: :class:`ImportRecord`, the last Moodle import
+  (:mod:`autograder.instructor.lms`);
 * ``participantes.json``: :class:`Participants`, which student each Moodle participant id of
   the activity is.
 
@@ -49,13 +51,7 @@ __all__ = [
     "RunResult",
     "TamperSignal",
     "Timeout",
-    "events_dir",
-    "events_path",
-    "import_path",
-    "participants_path",
     "read_record",
-    "reports_dir",
-    "run_path",
     "write_json",
     "write_record",
 ]
@@ -68,39 +64,6 @@ NEW, UNCHANGED, REPLACED = "nueva", "sin cambios", "reemplazada"
 
 class RecordError(ValueError):
     """A record that cannot be read or written; the message is Spanish, for the instructor."""
-
-
-# -- where they live ---------------------------------------------------------------------------
-
-
-def reports_dir(course_root: Path, activity: str) -> Path:
-    """The folder of ``activity``'s records."""
-    return Path(course_root) / "informes" / activity
-
-
-def run_path(course_root: Path, activity: str) -> Path:
-    """``calificacion.json``: the grading runs of ``activity`` (:class:`GradingRun`)."""
-    return reports_dir(course_root, activity) / "calificacion.json"
-
-
-def events_dir(course_root: Path, activity: str) -> Path:
-    """``eventos/``: one :class:`Events` record per submission."""
-    return reports_dir(course_root, activity) / "eventos"
-
-
-def events_path(course_root: Path, activity: str, student: str) -> Path:
-    """``eventos/<student>.json``: what happened grading one submission (:class:`Events`)."""
-    return events_dir(course_root, activity) / f"{student}.json"
-
-
-def import_path(course_root: Path, activity: str) -> Path:
-    """``importacion.json``: the last Moodle import of ``activity`` (:class:`ImportRecord`)."""
-    return reports_dir(course_root, activity) / "importacion.json"
-
-
-def participants_path(course_root: Path, activity: str) -> Path:
-    """``participantes.json``: Moodle participant id -> student (:class:`Participants`)."""
-    return reports_dir(course_root, activity) / "participantes.json"
 
 
 # -- the records -------------------------------------------------------------------------------
@@ -140,7 +103,7 @@ class Record:
 
 @dataclass
 class RunResult:
-    """One submission's last grading (as :class:`autograder.grading.GradeResult`)."""
+    """One submission's last grading (as :class:`autograder.instructor.grading.GradeResult`)."""
 
     student: str
     score: float
@@ -176,7 +139,7 @@ class GraderError:
 
 @dataclass
 class TamperSignal:
-    """A signal of tampering (:func:`autograder.signals.tamper_signals`), not a verdict."""
+    """A signal of tampering (:func:`autograder.grader.signals.tamper_signals`), not a verdict."""
 
     kind: str  # test-editado, test-borrado, celda-bloqueada-editada/-borrada, codigo
     cell: str
@@ -187,7 +150,7 @@ class TamperSignal:
 class Events(Record):
     """``eventos/<student>.json``: what happened while one submission was graded.
 
-    :class:`autograder.trusted.TrustedExecute` builds it as a dict with these keys and
+    :class:`autograder.grader.trusted.TrustedExecute` builds it as a dict with these keys and
     converts it when it writes it (:meth:`Record.from_dict`).
     """
 

@@ -4,11 +4,11 @@ It reads, all under the course folder:
 
 * ``gradebook.db``: scores per submission and per grade cell (nbgrader);
 * ``informes/<activity>/calificacion.json``: the grading runs
-  (:class:`~autograder.records.GradingRun`);
+  (:class:`~autograder.grader.records.GradingRun`);
 * ``informes/<activity>/eventos/<student>.json``: what happened while each submission ran
-  (:class:`~autograder.records.Events`);
+  (:class:`~autograder.grader.records.Events`);
 * ``informes/<activity>/importacion.json`` when it exists: the Moodle import
-  (:class:`~autograder.records.ImportRecord`).
+  (:class:`~autograder.grader.records.ImportRecord`).
 
 A record that cannot be read is left out, as if it were not there. Each submission's
 incidents are classified here: ``tiempo`` (time limits), ``fallo`` (the kernel died, grading
@@ -20,17 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..activities import activity as find_activity
-from ..records import (
+from ...activities import activity as find_activity
+from ...grader.course import Course
+from ...grader.records import (
     Events,
     GradingRun,
     ImportRecord,
     Record,
     RecordError,
-    events_dir,
-    import_path,
     read_record,
-    run_path,
 )
 
 __all__ = ["Check", "ClassData", "Incident", "Submission", "collect"]
@@ -110,8 +108,8 @@ def collect(activity: str, course_root: Path) -> ClassData:
     course_root = Path(course_root)
     spec = find_activity(activity)
     name = spec.name if spec else activity
-    run = _read(run_path(course_root, name), GradingRun)
-    imported = _read(import_path(course_root, name), ImportRecord)
+    run = _read(Course(course_root).grading_record(name), GradingRun)
+    imported = _read(Course(course_root).import_record(name), ImportRecord)
     found: dict[str, Submission] = {}
 
     def submission(student: str) -> Submission:
@@ -124,7 +122,7 @@ def collect(activity: str, course_root: Path) -> ClassData:
         entry.seconds = result.seconds
         entry.ok = result.ok
         entry.error = result.error
-    for path in sorted(events_dir(course_root, name).glob("*.json")):
+    for path in sorted(Course(course_root).events_dir(name).glob("*.json")):
         events = _read(path, Events)
         if events is not None:
             submission(path.stem).events = events
@@ -135,7 +133,7 @@ def collect(activity: str, course_root: Path) -> ClassData:
     titles = {step.grade_id: step.title for step in spec.steps} if spec else {}
     checks: dict[str, Check] = {}
     max_score = 0.0
-    gradebook_file = course_root / "gradebook.db"
+    gradebook_file = Course(course_root).gradebook_file
     if gradebook_file.exists():  # never let Gradebook create an empty one
         max_score = _read_gradebook(gradebook_file, name, titles, checks, submission)
     order = list(titles)

@@ -7,9 +7,10 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-__all__ = ["COURSE_ROOT", "ACTIVITIES", "convert_sources"]
+from ..grader.course import COURSE_ROOT
 
-COURSE_ROOT = Path(__file__).resolve().parents[1] / "assignments"
+__all__ = ["ACTIVITIES", "convert_sources"]
+
 ACTIVITIES = [
     "actividad1-hola-kafka",
     "actividad2-particiones-y-grupos",

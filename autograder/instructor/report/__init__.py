@@ -9,10 +9,10 @@ the instructor, written to ``informes/<activity>/informe.html``, with:
   showed signals of tampering, or could not be imported;
 * the seconds each submission took to grade.
 
-Three parts: :mod:`~autograder.report.data` collects what the page shows (the gradebook and
-the grader's records), :mod:`~autograder.report.charts` draws the charts, and the Jinja2
-template ``autograder/templates/report/informe.html.j2`` (with ``informe.css``) lays out the
-page and holds its Spanish text.
+Three parts: :mod:`.data` collects what the page shows (the gradebook and the grader's
+records), :mod:`.charts` draws the charts, and the Jinja2 template
+``autograder/instructor/templates/report/informe.html.j2`` (with ``informe.css``) lays out
+the page and holds its Spanish text.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import functools
 import statistics
 from pathlib import Path
 
-from ..activities import activity as find_activity
-from ..records import reports_dir
+from ...activities import activity as find_activity
+from ...grader.course import Course
 from .charts import fmt, score_chart, seconds_chart
 from .data import ClassData, Incident, Submission, collect
 
@@ -31,7 +31,7 @@ __all__ = ["ClassData", "collect", "render", "report_path", "write_report"]
 
 
 def report_path(course_root: Path, activity: str) -> Path:
-    return reports_dir(course_root, activity) / "informe.html"
+    return Course(course_root).report_page(activity)
 
 
 @functools.cache
@@ -39,7 +39,7 @@ def _template():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     environment = Environment(
-        loader=PackageLoader("autograder", "templates/report"),
+        loader=PackageLoader("autograder.instructor", "templates/report"),
         autoescape=select_autoescape(["html.j2", "html"]),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -2,11 +2,11 @@
 
 nbgrader's autograde does the work, through the course's ``nbgrader_config.py``: the grader
 owns each submission's Kafka cluster and MongoDB, runs the notebook sandboxed and decides the
-test cells in its own process (:mod:`autograder.trusted`). Here: the class loop (one
+test cells in its own process (:mod:`autograder.grader.trusted`). Here: the class loop (one
 submission at a time, or several grading processes at once), the mode (``warm``: servers
 from a pool, wiped between submissions; ``fresh``: new servers for each), and feedback.
 Each run's results are kept in ``<course>/informes/<activity>/calificacion.json`` (merged
-with earlier runs for other students) for the class report (:mod:`autograder.report`).
+with earlier runs for other students) for the class report (:mod:`autograder.instructor.report`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .activities import ACTIVITIES
-from .notebooks import COURSE_ROOT, convert_sources
-from .records import GradingRun, RecordError, RunResult, read_record, run_path, write_record
-from .sandbox import NOT_ISOLATED, isolation_problem
+from ..activities import ACTIVITIES
+from ..grader.course import COURSE_ROOT, Course
+from ..grader.records import GradingRun, RecordError, RunResult, read_record, write_record
+from ..grader.sandbox import NOT_ISOLATED, isolation_problem
+from .notebooks import convert_sources
 
 __all__ = [
     "GradeResult",
     "copy_course",
     "default_jobs",
     "grade_class",
-    "nbgrader_api",
     "prepare_course",
-    "results_path",
 ]
 
 # Seconds a single cell may run before it is interrupted.
@@ -46,34 +45,10 @@ class GradeResult:
     error: str = ""
 
 
-def nbgrader_api(
-    course_root: Path,
-    timeout: int | None = None,
-    reuse_servers: bool = True,
-    sandbox: str = "auto",
-):
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
-
-    # nbgrader runs `alembic` for its database: it lives beside this Python.
-    scripts = str(Path(sys.executable).parent)
-    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
-    config.CourseDirectory.root = str(course_root)
-    # Several grading processes may write at once: wait for the file lock, do not fail.
-    config.CourseDirectory.db_url = f"sqlite:///{course_root / 'gradebook.db'}?timeout=300"
-    if timeout is not None:
-        config.TrustedExecute.cell_timeout = timeout
-    config.TrustedExecute.reuse_servers = reuse_servers
-    config.TrustedExecute.sandbox = sandbox
-    return NbGraderAPI(config=config)
-
-
 def prepare_course(course_root: Path = COURSE_ROOT, activities: list[str] | None = None) -> None:
     """Convert the Markdown sources and run ``nbgrader generate_assignment`` on each."""
     convert_sources(course_root)
-    api = nbgrader_api(course_root)
+    api = Course(course_root).api()
     for activity in activities or list(CELL_TIMEOUTS):
         result = api.generate_assignment(activity, force=True, create=True)
         if not result["success"]:
@@ -131,16 +106,15 @@ def _grade_one(api, settings: _Settings, student: str) -> GradeResult:
 
 
 def _settings_api(settings: _Settings):
-    return nbgrader_api(
-        settings.course_root,
-        settings.timeout,
+    return Course(settings.course_root).api(
+        cell_timeout=settings.timeout,
         reuse_servers=settings.mode == "warm",
         sandbox=settings.sandbox,
     )
 
 
 def worker_main(settings: dict) -> int:
-    """A grading process (``python -m autograder.grading_worker``): reads a student per line
+    """A grading process (``python -m autograder.instructor.worker``): reads a student per line
     on stdin, grades it, answers with JSON lines; stops at end of input."""
     import json
     import signal
@@ -194,9 +168,8 @@ def grade_class(
     """
     if mode not in ("fresh", "warm"):
         raise ValueError("mode is 'fresh' or 'warm'")
-    submitted = course_root / "submitted"
     if students is None:
-        students = sorted(p.name for p in submitted.glob("*") if (p / activity).is_dir())
+        students = Course(course_root).students(activity)
     problem = "sandbox desactivado" if sandbox == "off" else isolation_problem()
     if problem is not None:
         if sandbox == "required":
@@ -252,7 +225,7 @@ def _grade_in_parallel(settings: _Settings, students: list[str], jobs: int, reco
 
     def start_worker() -> None:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grading_worker", encoded],
+            [sys.executable, "-m", "autograder.instructor.worker", encoded],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -329,16 +302,11 @@ class _Meter:
             self._bar.close()
 
 
-def results_path(course_root: Path, activity: str) -> Path:
-    """The JSON record of the grading runs of ``activity`` (read by the class report)."""
-    return run_path(course_root, activity)
-
-
 def _record_run(settings: _Settings, jobs: int, results: list[GradeResult]) -> None:
     """Write this run's results, keeping earlier results of students it did not grade."""
     import datetime
 
-    path = results_path(settings.course_root, settings.activity)
+    path = Course(settings.course_root).grading_record(settings.activity)
     try:
         earlier = read_record(path, GradingRun)
     except RecordError:

@@ -3,7 +3,7 @@
 ``python -m autograder export ACTIVITY [--sobre N]`` runs it, and so does nbgrader itself::
 
     cd assignments
-    ../.venv/bin/nbgrader export --exporter=autograder.lms.MoodleExportPlugin \\
+    ../.venv/bin/nbgrader export --exporter=autograder.instructor.lms.MoodleExportPlugin \\
         --assignment=actividad1-hola-kafka [--to notas.csv] [--MoodleExportPlugin.out_of=10]
 
 One CSV per activity (by default ``informes/<activity>/notas.csv``), one row per student
@@ -27,7 +27,7 @@ from pathlib import Path
 from nbgrader.plugins import ExportPlugin
 from traitlets import Float, Unicode
 
-from ..records import participants_path, reports_dir
+from ...grader.course import Course
 from .base import LMSError, check_activity, check_course, gradebook, load_participants, order
 
 __all__ = ["COLUMNS", "MoodleExportPlugin", "export_csv", "late_score"]
@@ -101,7 +101,7 @@ class MoodleExportPlugin(ExportPlugin):
             activities = [check_activity(str(name)) for name in self.assignment]
         else:
             activities = [
-                a.name for a in book.assignments if participants_path(course, a.name).is_file()
+                a.name for a in book.assignments if Course(course).participants(a.name).is_file()
             ]
             if not activities:
                 raise LMSError(
@@ -112,7 +112,7 @@ class MoodleExportPlugin(ExportPlugin):
             raise LMSError("Con --to se exporta una sola actividad: elige una con --assignment.")
         for activity in activities:
             rows, summary = self._rows(book, course, activity)
-            path = Path(self.to) if self.to else reports_dir(course, activity) / "notas.csv"
+            path = Path(self.to) if self.to else Course(course).grades_csv(activity)
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
@@ -154,7 +154,7 @@ class MoodleExportPlugin(ExportPlugin):
                 name = " ".join(filter(None, [found.first_name, found.last_name]))
             except MissingEntry:
                 name = entry.name
-            feedback = course / "feedback" / student / activity / f"{activity}.html"
+            feedback = Course(course).feedback_page(activity, student)
             try:
                 submission = book.find_submission(activity, student)
             except MissingEntry:
@@ -256,9 +256,8 @@ def _decimal(value: float) -> str:
 
 
 def _changed_after_grading(course_root: Path, activity: str, student: str) -> bool:
-    name = f"{activity}.ipynb"
-    submitted = course_root / "submitted" / student / activity / name
-    autograded = course_root / "autograded" / student / activity / name
+    submitted = Course(course_root).notebook("submitted", activity, student)
+    autograded = Course(course_root).notebook("autograded", activity, student)
     if not (submitted.is_file() and autograded.is_file()):
         return False
     return submitted.stat().st_mtime > autograded.stat().st_mtime

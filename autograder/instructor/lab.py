@@ -22,7 +22,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .notebooks import COURSE_ROOT, convert_sources
+from ..grader.course import COURSE_ROOT
+from .notebooks import convert_sources
 
 __all__ = ["command", "environment", "exchange_root", "main"]
 
