@@ -4,7 +4,7 @@ The server starts as `make instructor` starts it: ``python -m autograder.instruc
 module the Makefile runs (checked below), with a PATH that has neither the virtualenv nor
 Kafka's tools (as a shell where nothing is activated), on 127.0.0.1 with a free port and a
 random token, in temporary HOME and Jupyter folders, on a copy of the course
-(``autograder.instructor.grading.copy_course``) with one submission of activity 1 and one of
+(``tests.support.grading.prepared_course``) with one submission of activity 1 and one of
 activity 2 in ``submitted/``. In headless Chromium, through JupyterLab's menu Nbgrader › Formgrader:
 the three activities are listed; Generate, Preview and Release (to the course's own exchange
 folder) work; one Autograde click grades the activity 2 submission (trusted and sandboxed,
@@ -28,7 +28,6 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
 from autograder.grader.sandbox import isolation_problem
-from autograder.instructor.grading import copy_course
 from tests.fixtures.submissions import (
     ACTIVITY1,
     ACTIVITY2,
@@ -37,6 +36,7 @@ from tests.fixtures.submissions import (
     write_submission,
 )
 from tests.support.chromium import headless_chromium
+from tests.support.grading import prepared_course
 from tests.support.jupyter_server import JupyterServer, serving
 from tests.support.jupyterlab import use_menu
 from tests.support.kafka import wait_for
@@ -81,7 +81,7 @@ def course(tmp_path) -> Path:
     """A copy of the course, generated, with a submission of activities 1 and 2."""
     problem = isolation_problem()
     assert problem is None, f"bubblewrap and socat must work where this test runs: {problem}"
-    root = copy_course(tmp_path / "curso")
+    root = prepared_course(tmp_path / "curso")
     for activity in (ACTIVITY1, ACTIVITY2):
         write_submission(root, activity, STUDENT, SUBMISSIONS[activity]["correcto"][0])
     return root
