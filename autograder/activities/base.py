@@ -33,7 +33,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Limits:
     """What one submission may use while it is graded (enforced by the grader's
-    sandbox, :class:`autograder.grader.sandbox.Confinement`).
+    sandbox, :class:`autograder.grader.limits.Confinement`).
 
     Attributes:
         memory_mb: memory (MiB) of all of its processes together: the kernel, every program

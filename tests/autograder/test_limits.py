@@ -1,4 +1,4 @@
-"""Resource limits of a graded submission (:class:`autograder.grader.sandbox.Confinement`).
+"""Resource limits of a graded submission (:class:`autograder.grader.limits.Confinement`).
 
 First the pure parts. Then real grading (:func:`autograder.instructor.grading.grade_class`, the real
 bubblewrap sandbox, real Kafka) of activity 1 submissions that reach each limit (memory,
@@ -18,22 +18,21 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from autograder.activities import ACTIVITIES
+from autograder.activities import ACTIVITIES, Limits
 from autograder.grader.course import Course
-from autograder.grader.records import Events
-from autograder.grader.sandbox import (
+from autograder.grader.limits import (
     LIMIT_KINDS,
     Confinement,
     LimitHit,
-    Limits,
     cgroup_v1_folder,
     cgroup_v1_parent,
     errors_in,
     files_at_least,
-    isolation_problem,
     limit_message,
     signal_of,
 )
+from autograder.grader.records import Events
+from autograder.grader.sandbox import isolation_problem
 from autograder.grader.trusted import TrustedExecute
 from autograder.instructor.grading import grade_class
 from tests.fixtures.limits import (

@@ -20,14 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grader.sandbox import (
-    TMP_BYTES,
-    Confinement,
-    Limits,
-    Workspace,
-    cgroup_v1_parent,
-    isolation_problem,
-)
+from autograder.activities import Limits
+from autograder.grader.limits import Confinement, cgroup_v1_parent
+from autograder.grader.sandbox import TMP_BYTES, Workspace, isolation_problem
 from tests.support.paths import REPO
 from tests.support.processes import processes_mentioning
 
@@ -216,7 +211,7 @@ def test_a_script_times_out_and_is_killed(workspace):
     assert time.monotonic() - began < 10
 
 
-# -- resource limits (autograder.grader.sandbox.Confinement) -------------------------------
+# -- resource limits (autograder.grader.limits.Confinement) -------------------------------
 
 ROOT_WITH_CGROUPS = os.geteuid() == 0 and cgroup_v1_parent("memory") is not None
 
