@@ -153,16 +153,22 @@ def _text(raw: bytes | None) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
-def check_messages(
-    topic: str, *, at_least: int = 1, containing: str | None = None
-) -> list[Message]:
-    """At least ``at_least`` messages, and one whose value contains ``containing``."""
+def _at_least(topic: str, at_least: int) -> list[Message]:
+    """The topic's messages; AssertionError when it has fewer than ``at_least``."""
     messages = read_messages(topic)
     if len(messages) < at_least:
         raise AssertionError(
             f"El topic «{topic}» debería tener al menos {at_least} mensajes y tiene "
             f"{len(messages)}."
         )
+    return messages
+
+
+def check_messages(
+    topic: str, *, at_least: int = 1, containing: str | None = None
+) -> list[Message]:
+    """At least ``at_least`` messages, and one whose value contains ``containing``."""
+    messages = _at_least(topic, at_least)
     if containing is not None:
         wanted = containing.strip().casefold()
         if not wanted:
@@ -682,12 +688,7 @@ def check_json_messages(
     topic: str, fields: dict[str, type | tuple[type, ...]], *, at_least: int = 1
 ) -> list[dict]:
     """Every message value is a JSON object with ``fields`` of the given types."""
-    messages = read_messages(topic)
-    if len(messages) < at_least:
-        raise AssertionError(
-            f"El topic «{topic}» debería tener al menos {at_least} mensajes y tiene "
-            f"{len(messages)}."
-        )
+    messages = _at_least(topic, at_least)
     documents = []
     for message in messages:
         try:
