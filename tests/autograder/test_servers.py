@@ -3,6 +3,7 @@ read back as new; what cannot be undone gets the servers replaced. Real Kafka, r
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 
@@ -36,6 +37,8 @@ def _leave_a_dead_member(bootstrap: str) -> None:
         [sys.executable, "-c", _DEAD_MEMBER, bootstrap], stdout=subprocess.PIPE, text=True
     )
     try:
+        ready, _, _ = select.select([consumer.stdout], [], [], 60)
+        assert ready, "the consumer did not join and commit in 60 s"
         assert consumer.stdout.readline().strip() == "dentro"
     finally:
         consumer.kill()
