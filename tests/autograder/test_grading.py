@@ -94,6 +94,7 @@ def _grade(course: Path, activity: str, mode: str, students=None, **options) -> 
     for student in students:
         overrides = SUBMISSIONS[activity][_fixture(student)][0]
         write_submission(course, activity, student, overrides, port)
+    replaced = len(default_pool().replaced)
     results = grade_class(
         activity,
         course_root=course,
@@ -105,6 +106,9 @@ def _grade(course: Path, activity: str, mode: str, students=None, **options) -> 
     assert {r.student for r in results} == set(students)
     for result in results:
         assert result.ok, f"{result.student}: {result.error}"
+    # No fixture changes what the wipe cannot undo: every pooled server was proven clean and
+    # lent again (in this process: one grading process), none had to be replaced.
+    assert default_pool().replaced[replaced:] == []
     return {r.student: r.score for r in results}
 
 
