@@ -1,10 +1,11 @@
 """Seconds per autograded submission, for each activity: fresh vs warm servers, and what
-the sandbox costs.
+the resource limits and the sandbox cost.
 
 Grades ``--copies`` correct submissions of each activity through the real driver (nbgrader
-autograde + feedback, trusted checks) three times: new grader-owned servers for each
-submission (fresh), pooled servers wiped between submissions (warm), and warm again without
-the bubblewrap sandbox. Prints medians side by side.
+autograde + feedback, trusted checks) four times: new grader-owned servers for each
+submission (fresh), pooled servers wiped and proven clean between submissions (warm), warm
+without resource limits, and warm without the bubblewrap sandbox. Prints medians side by
+side.
 
 Usage: python benchmarks/grading.py [--copies 3] [--activity NAME ...]
 """
@@ -24,11 +25,12 @@ from autograder.grader.sandbox import isolation_problem  # noqa: E402
 from autograder.instructor.grading import CELL_TIMEOUTS, copy_course, grade_class  # noqa: E402
 from tests.fixtures.submissions import SUBMISSIONS, write_submission  # noqa: E402
 
-# (label, servers, sandbox)
+# (label, servers, sandbox, resource limits)
 VARIANTS = [
-    ("fresh", "fresh", "auto"),
-    ("warm", "warm", "auto"),
-    ("warm, no sandbox", "warm", "off"),
+    ("fresh", "fresh", "auto", True),
+    ("warm", "warm", "auto", True),
+    ("warm, no limits", "warm", "auto", False),
+    ("warm, no sandbox", "warm", "off", True),
 ]
 TARGETS = {
     "actividad1-hola-kafka": 15,
@@ -55,12 +57,13 @@ def main() -> int:
             for student in students:
                 write_submission(course, activity, student, overrides)
             medians = {}
-            for label, mode, sandbox in VARIANTS:
+            for label, mode, sandbox, limits in VARIANTS:
                 results = grade_class(
                     activity,
                     course_root=course,
                     mode=mode,
                     sandbox=sandbox,
+                    limits=limits,
                     students=students,
                     progress=lambda line, label=label: print(
                         f"  {label}: {line}", file=sys.stderr, flush=True
@@ -75,13 +78,15 @@ def main() -> int:
     print()
     print(
         f"{'activity':<34} {'fresh s':>8} {'warm s':>8} {'warm/fresh':>11} "
+        f"{'no limits s':>12} {'limits cost s':>14} "
         f"{'no sandbox s':>13} {'sandbox cost s':>15} {'target s':>9}"
     )
     for activity, m in rows:
         print(
-            f"{activity:<34} {m['fresh']:>8.1f} {m['warm']:>8.1f} "
-            f"{m['warm'] / m['fresh']:>10.2f}x {m['warm, no sandbox']:>13.1f} "
-            f"{m['warm'] - m['warm, no sandbox']:>15.1f} {TARGETS[activity]:>9}"
+            f"{activity:<34} {m['fresh']:>8.2f} {m['warm']:>8.2f} "
+            f"{m['warm'] / m['fresh']:>10.2f}x {m['warm, no limits']:>12.2f} "
+            f"{m['warm'] - m['warm, no limits']:>14.2f} {m['warm, no sandbox']:>13.2f} "
+            f"{m['warm'] - m['warm, no sandbox']:>15.2f} {TARGETS[activity]:>9}"
         )
     print(f"({args.copies} submissions per cell, medians; autograde + feedback per submission)")
     return 0

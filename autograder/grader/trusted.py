@@ -93,6 +93,11 @@ class TrustedExecute(Execute):
         help="The student's cells may run this many cell timeouts in all; after that the "
         "kernel is stopped (a notebook of a thousand slow cells must not stall the class).",
     ).tag(config=True)
+    limits = Bool(
+        True,
+        help="Set the activity's resource limits on every process of a submission (False: "
+        "none, e.g. to measure what they cost).",
+    ).tag(config=True)
     memory_limit_mb = Integer(
         None,
         allow_none=True,
@@ -212,7 +217,7 @@ class TrustedExecute(Execute):
                 servers.ports,
                 environment,
                 isolated=isolated,
-                limits=self._limits(spec),
+                limits=self._limits(spec) if self.limits else None,
                 cgroups=self.cgroups,
             )
             self._tell_limits(workspace)

@@ -83,6 +83,7 @@ class _Settings:
     timeout: int | None
     feedback: bool
     sandbox: str
+    limits: bool = True
 
 
 def _grade_one(api, settings: _Settings, student: str) -> GradeResult:
@@ -110,6 +111,7 @@ def _settings_api(settings: _Settings):
         cell_timeout=settings.timeout,
         reuse_servers=settings.mode == "warm",
         sandbox=settings.sandbox,
+        limits=settings.limits,
     )
 
 
@@ -158,6 +160,7 @@ def grade_class(
     jobs: int = 1,
     progress=print,
     bar: bool = False,
+    limits: bool = True,
 ) -> list[GradeResult]:
     """Autograde every submission of ``activity`` and return one result per student.
 
@@ -175,7 +178,7 @@ def grade_class(
         if sandbox == "required":
             raise RuntimeError(NOT_ISOLATED.format(reason=problem))
         progress(NOT_ISOLATED.format(reason=problem))
-    settings = _Settings(course_root, activity, mode, timeout, feedback, sandbox)
+    settings = _Settings(course_root, activity, mode, timeout, feedback, sandbox, limits)
     meter = _Meter(len(students), enabled=bar)
     results: list[GradeResult] = []
 
