@@ -92,8 +92,10 @@ def _admin() -> Iterator:
             f"No puedo conectar con Kafka en {bootstrap_servers()}: {error}. ¿Sigue en marcha "
             "el clúster del cuaderno?"
         ) from None
-    with admin:
+    try:
         yield admin
+    finally:
+        admin.close()
 
 
 def topic_partitions(topic: str) -> dict[int, list[int]] | None:

@@ -18,6 +18,7 @@ import os
 import shlex
 import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -466,10 +467,19 @@ class Confinement:
             own = os.readlink("/proc/self/ns/mnt")
         except OSError:
             return []
+        host_root, host_tmp = os.stat("/"), os.stat(tempfile.gettempdir())
         for pid in _cgroup_procs(next(iter(self._groups.values()))):
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{pid}/ns/mnt") != own:
-                    return [Path(f"/proc/{pid}/root/tmp")]
+                if os.readlink(f"/proc/{pid}/ns/mnt") == own:
+                    continue
+                # A process of the sandbox that has not moved into its root yet (bubblewrap
+                # while it sets up) still sees this machine's /tmp: only a private one counts.
+                root, tmp = os.stat(f"/proc/{pid}/root"), os.stat(f"/proc/{pid}/root/tmp")
+                if (root.st_dev, root.st_ino) == (host_root.st_dev, host_root.st_ino):
+                    continue
+                if (tmp.st_dev, tmp.st_ino) == (host_tmp.st_dev, host_tmp.st_ino):
+                    continue
+                return [Path(f"/proc/{pid}/root/tmp")]
         return []
 
     def close(self) -> None:
