@@ -167,6 +167,7 @@ def test_signals_of_tampering_in_submitted_notebooks(course):
 # -- the graded class --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grading_records_each_run_and_what_happened(course, graded):
     assert {s: r.ok for s, r in graded.items()} == {
         **dict.fromkeys(FIRST_RUN + ["se-cae"], True),
@@ -198,6 +199,7 @@ def test_grading_records_each_run_and_what_happened(course, graded):
     assert tampering["checks"] == dict.fromkeys(TESTS, "fallida")
 
 
+@pytest.mark.slow
 def test_report_shows_scores_checks_incidents_and_seconds(course, graded):
     path = write_report("actividad1", course)
     assert path == course / "informes" / ACTIVITY1 / "informe.html"
