@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..grader.course import COURSE_ROOT
+from ..grader.course import COURSE_ROOT, Course
 from .notebooks import convert_sources
 
 __all__ = ["command", "environment", "exchange_root", "main"]
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args, extra = parser.parse_known_args(argv)
     course = args.course.resolve()
-    if not (course / "nbgrader_config.py").is_file():
+    if not Course(course).config_file.is_file():
         print(f"No hay un curso nbgrader en {course} (falta nbgrader_config.py).", file=sys.stderr)
         return 2
 

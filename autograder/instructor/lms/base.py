@@ -28,7 +28,7 @@ def check_activity(activity: str) -> str:
 
 
 def check_course(course_root: Path) -> None:
-    if not (course_root / "nbgrader_config.py").is_file():
+    if not Course(course_root).config_file.is_file():
         raise LMSError(f"{course_root} no es un curso de nbgrader: no tiene nbgrader_config.py.")
 
 
