@@ -125,14 +125,18 @@ def files_at_least(
     roots: list[Path], size: int, ignore: frozenset[tuple[str, int]] = frozenset()
 ) -> list[tuple[str, int]]:
     """(path, modification time in ns) of the regular files of ``size`` bytes or more under
-    ``roots`` (links not followed, ``ignore``'s left out), looking at no more than
+    ``roots``, each on its own file system (links and mounts not followed, ``ignore``'s left
+    out), looking at no more than
     :data:`_SCAN_BUDGET` entries: the rlimit stops a file at exactly its limit, so a file
     that big that the submission's processes wrote is one that reached it."""
     found: list[tuple[str, int]] = []
     budget = _SCAN_BUDGET
-    todo = list(roots)
+    todo: list[tuple[Path, int]] = []
+    for root in roots:
+        with contextlib.suppress(OSError):
+            todo.append((Path(root), os.stat(root).st_dev))
     while todo and budget > 0:
-        folder = todo.pop()
+        folder, device = todo.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError:
@@ -141,7 +145,11 @@ def files_at_least(
             budget -= 1
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    todo.append(Path(entry.path))
+                    # One file system, as `find -xdev`: what is mounted into the sandbox's
+                    # /tmp (read-only folders of this machine, a virtualenv under /tmp) is
+                    # not the submission's.
+                    if entry.stat(follow_symlinks=False).st_dev == device:
+                        todo.append((Path(entry.path), device))
                 elif entry.is_file(follow_symlinks=False):
                     info = entry.stat(follow_symlinks=False)
                     key = (entry.path, info.st_mtime_ns)
