@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import kafkalab
+from tests.support.layout import import_cycles
 
 PACKAGE = Path(kafkalab.__file__).parent
 REPOSITORY = PACKAGE.parent
@@ -105,19 +106,4 @@ def test_no_import_cycles_at_module_level():
     for edges in graph.values():
         edges.intersection_update(names)
 
-    cycles = []
-
-    def visit(name: str, path: list[str]) -> None:
-        for target in sorted(graph[name]):
-            if target in path:
-                cycle = path[path.index(target) :] + [target]
-                # A package's __init__ imports its submodules, which import their siblings
-                # through the package: that is how packages work, not a cycle of ours.
-                if not any(cycle[0].startswith(f"{step}.") for step in cycle[1:-1]):
-                    cycles.append(" -> ".join(cycle))
-            elif len(path) < 20:
-                visit(target, [*path, target])
-
-    for name in sorted(graph):
-        visit(name, [name])
-    assert cycles == []
+    assert import_cycles(graph) == []
