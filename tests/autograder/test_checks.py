@@ -31,6 +31,22 @@ def _produce(cluster, topic, records):
     producer.close()
 
 
+def _read_in_group(cluster, topic, group, count) -> int:
+    """A kafka-python consumer of ``group`` reads up to ``count`` records from the start of
+    ``topic``, commits and leaves; how many it read."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=cluster.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    read = sum(1 for _ in zip(range(count), consumer, strict=False))
+    consumer.commit()
+    consumer.close()
+    return read
+
+
 def test_topic_check_says_what_was_expected_and_found(on_cluster, topic):
     with pytest.raises(AssertionError, match=f"El topic «{topic}» no existe"):
         autograder.check_topic(topic)
@@ -94,17 +110,7 @@ def test_group_offsets_and_lag(on_cluster, topic):
     with pytest.raises(AssertionError, match=f"No existe el grupo de consumidores «{group}»"):
         autograder.check_group_offsets(group, topic)
     _produce(on_cluster, topic, [(f"k{i}", f"v{i}") for i in range(6)])
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=on_cluster.bootstrap_servers,
-        group_id=group,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5000,
-    )
-    read = sum(1 for _ in zip(range(6), consumer, strict=False))
-    consumer.commit()
-    consumer.close()
-    assert read == 6
+    assert _read_in_group(on_cluster, topic, group, 6) == 6
     _produce(on_cluster, topic, [("k0", "tarde"), ("k1", "más tarde")])
     assert autograder.check_group_offsets(group, topic, total_lag=2) == 2
     # kafka-python joins with the classic protocol: its member is in the group's history.
@@ -227,16 +233,7 @@ def test_a_deleted_group_keeps_none_of_its_members(on_cluster, topic):
     on_cluster.run(f"kafka-topics.sh --create --topic {topic} --partitions 2")
     _produce(on_cluster, topic, [(f"k{i}", f"v{i}") for i in range(4)])
     group = f"borrado-{topic}"
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=on_cluster.bootstrap_servers,
-        group_id=group,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5000,
-    )
-    assert sum(1 for _ in zip(range(4), consumer, strict=False)) == 4
-    consumer.commit()
-    consumer.close()
+    assert _read_in_group(on_cluster, topic, group, 4) == 4
     assert len(checks.check_group_members(group, topic)) == 1
     admin = _admin(on_cluster)
     admin.delete_groups([group])
