@@ -347,9 +347,10 @@ def wipe_mongo(uri: str, baseline: dict) -> list[str]:
             for collection in client[name].list_collection_names():
                 if collection not in kept and not collection.startswith("system."):
                     client[name].drop_collection(collection)
-        if isinstance(baseline.get("users"), list) and mongo_state(client)["users"]:
+        users = mongo_state(client)["users"]
+        if isinstance(baseline.get("users"), list) and users:
             with contextlib.suppress(Exception):
-                for database in {u.split(".", 1)[0] for u in mongo_state(client)["users"]}:
+                for database in {user.split(".", 1)[0] for user in users}:
                     client[database].command("dropAllUsersFromDatabase")
         return state_differences(baseline, mongo_state(client))
     finally:
