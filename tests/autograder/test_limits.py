@@ -46,7 +46,9 @@ from tests.fixtures.limits import (
     SLEEP,
 )
 from tests.fixtures.submissions import SUBMISSIONS, write_submission
+from tests.support.chromium import headless_chromium
 from tests.support.grading import course_copy
+from tests.support.paths import output_file
 from tests.support.processes import processes_mentioning
 
 TEST_LIMITS = Limits(
@@ -307,6 +309,23 @@ def test_memory_and_processes_count_every_process_of_a_submission_together(grade
     assert os.geteuid() == 0, "the grading machines (CI too) run as root with cgroups"
     assert probe.enforced["memory"] == probe.enforced["processes"] == "cgroup"
     assert probe.values["memory"] == LIMITS["memory"]
+
+
+@pytest.mark.slow
+def test_a_limit_message_reads_whole_in_the_feedback_page(course, graded, tmp_path):
+    """What the student opens: the message of a limit reached wraps in the page, nothing of
+    it hidden past a sideways scroll bar."""
+    page = course / "feedback" / "acapara-memoria" / ACTIVITY1 / f"{ACTIVITY1}.html"
+    with headless_chromium(tmp_path) as driver:
+        driver.get(page.as_uri())
+        driver.save_screenshot(str(output_file("feedback-limite-memoria.png")))
+        shown = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.output_error pre')).map(e => "
+            "[e.textContent, e.scrollWidth <= e.clientWidth + 1])"
+        )
+    limits = [(text, fits) for text, fits in shown if "LimiteSuperado" in text]
+    assert len(limits) == 1 and len(limits[0][0]) > 150, shown
+    assert limits[0][1], "the limit's message needs a sideways scroll to be read"
 
 
 @pytest.mark.slow
