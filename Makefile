@@ -42,11 +42,17 @@ lab: setup
 instructor: setup
 	$(BIN)/python -m autograder.instructor $(INSTRUCTOR_FLAGS)
 
+# The suite waits on brokers, kernels and browsers more than it computes: two pytest workers
+# (pytest-xdist), each given whole files so a module's fixtures are made once. TEST_WORKERS=0
+# runs it in one process.
+TEST_WORKERS ?= 2
+TEST_FLAGS = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: setup $(DEV_INSTALLED)
-	$(BIN)/pytest
+	$(BIN)/pytest $(TEST_FLAGS)
 
 test-fast: setup $(DEV_INSTALLED)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(TEST_FLAGS) -m "not slow"
 
 bench: setup $(DEV_INSTALLED)
 	$(BIN)/python benchmarks/cluster_start.py

@@ -80,22 +80,24 @@ def listening_sockets(pids: list[int]) -> list[str]:
 
 @contextlib.contextmanager
 def programs_seen(executables: dict[str, str], interval: float = 0.1):
-    """Watch this machine's processes while the block runs; yields the set of names (keys of
-    ``executables``) whose program (the value, a path) was seen running at least once."""
+    """Watch the processes this test process started (its descendants) while the block runs;
+    yields the set of names (keys of ``executables``) whose program (the value, a path) was
+    seen running at least once. Only descendants: tests of other pytest workers run the same
+    programs at the same time."""
     import threading
 
     seen: set[str] = set()
     wanted = {os.path.realpath(path): name for name, path in executables.items()}
     done = threading.Event()
+    me = os.getpid()
 
     def watch() -> None:
         while not done.is_set():
-            for entry in os.listdir("/proc"):
-                if entry.isdigit():
-                    with contextlib.suppress(OSError):
-                        name = wanted.get(os.readlink(f"/proc/{entry}/exe"))
-                        if name:
-                            seen.add(name)
+            for pid, _started in descendants(me):
+                with contextlib.suppress(OSError):
+                    name = wanted.get(os.readlink(f"/proc/{pid}/exe"))
+                    if name:
+                        seen.add(name)
             done.wait(interval)
 
     watcher = threading.Thread(target=watch, daemon=True)
