@@ -187,12 +187,13 @@ class Distribution:
 
     @property
     def bin_dir(self) -> Path:
-        # Per Java: the JVM options (and the class archive) only suit the Java they name.
-        return self.home / f"java{self.java.major}" / "bin"
+        # Per Java runtime (its path and build, not just its major version): the JVM options
+        # and the class archive they name only suit the runtime they were made for.
+        return self.home / self.java.identity / "bin"
 
     @property
     def config_dir(self) -> Path:
-        return self.home / f"java{self.java.major}" / "config"
+        return self.home / self.java.identity / "config"
 
     def tool(self, name: str) -> Path:
         """The launch script of a Kafka CLI tool, e.g. ``tool("kafka-topics.sh")``."""
@@ -203,11 +204,13 @@ class Distribution:
 
         Java 25 and newer: one AOT cache (JEP 483/514) per kind, recorded by a training run.
         Java 17 to 24: one static AppCDS archive shared by brokers and tools, dumped from
-        the classes both loaded during training (see :mod:`kafkalab.training`).
+        the classes both loaded during training (see :mod:`kafkalab.training`). Named by the
+        runtime's identity: an archive recorded by another build of the same Java version
+        would be ignored (or half used) without a word.
         """
         if self.java.supports_aot_cache:
-            return self.home / "cds" / f"{kind}-java{self.java.major}.aot"
-        return self.home / "cds" / f"kafka-java{self.java.major}.jsa"
+            return self.home / "cds" / f"{kind}-{self.java.identity}.aot"
+        return self.home / "cds" / f"kafka-{self.java.identity}.jsa"
 
     def class_sharing_ready(self) -> bool:
         return all(self.archive(kind).exists() for kind in ("broker", "tools"))

@@ -10,12 +10,17 @@ data sharing keeps them, parsed and verified, in an archive the next JVMs map in
   some of them initialised. One cache per kind, each written when its training JVM exits
   (``-XX:AOTCacheOutput``).
 
-Training runs once per Kafka version and Java version (``kafkalab install`` does it) and
-takes about 15 seconds. ``KAFKALAB_CLASS_SHARING=0`` turns it off.
+Training runs once per Kafka version and Java runtime (``kafkalab install`` does it) and
+takes about 15 seconds. Archives are named by the runtime's identity (its path and exact
+build, :attr:`kafkalab.java.Java.identity`), and each one is proven usable by a JVM started
+in strict mode (``-XX:AOTMode=on``, ``-Xshare:on``), which refuses to start when it cannot
+map the archive: a JVM in the default mode would ignore it without a word. An archive that
+fails the proof is recorded again. ``KAFKALAB_CLASS_SHARING=0`` turns it off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -46,18 +51,63 @@ def enabled() -> bool:
 
 
 def prepare_class_sharing(distribution: Distribution, *, progress: bool = False) -> bool:
-    """Record the class archives of ``distribution`` unless they exist. True if recorded."""
-    if not enabled() or distribution.class_sharing_ready():
+    """Record the class archives of ``distribution`` unless usable ones exist (archives that
+    this Java cannot map are recorded again). True if recorded."""
+    if not enabled() or _usable(distribution):
         return False
     folder = distribution.home / "cds"
     folder.mkdir(parents=True, exist_ok=True)
     with install_lock(folder / ".lock"):
-        if distribution.class_sharing_ready():
+        if _usable(distribution):
             return False
-        with tempfile.TemporaryDirectory(prefix="kafkalab-cds-") as scratch:
+        _discard(distribution)
+        # The training cluster finds its Java as every cluster does: make it this one.
+        with (
+            tempfile.TemporaryDirectory(prefix="kafkalab-cds-") as scratch,
+            _environment(KAFKALAB_JAVA=str(distribution.java.executable)),
+        ):
             _record(distribution, Path(scratch), progress=progress)
+        distribution.write_launchers()
+        if not _usable(distribution):
+            # Never leave JVMs an archive they would pay for and not use.
+            _discard(distribution)
+            return False
+    return True
+
+
+def archives_map(distribution: Distribution) -> bool:
+    """Whether this Java maps the class archives of ``distribution``: a JVM per kind with
+    its launch options and the strict mode, which exits with an error instead of running
+    without the archive."""
+    strict = "-XX:AOTMode=on" if distribution.java.supports_aot_cache else "-Xshare:on"
+    for kind in ("broker", "tools"):
+        completed = subprocess.run(
+            [
+                str(distribution.java.executable),
+                f"@{distribution.config_dir / f'{kind}.jvmargs'}",
+                strict,
+                "-version",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
+        if completed.returncode != 0:
+            return False
+    return True
+
+
+def _usable(distribution: Distribution) -> bool:
+    if not distribution.class_sharing_ready():
+        return False
+    # The launch options must name the archives before a JVM can prove it maps them.
     distribution.write_launchers()
-    return distribution.class_sharing_ready()
+    return archives_map(distribution)
+
+
+def _discard(distribution: Distribution) -> None:
+    for kind in ("broker", "tools"):
+        distribution.archive(kind).unlink(missing_ok=True)
+    distribution.write_launchers()
 
 
 def _record(distribution: Distribution, scratch: Path, *, progress: bool) -> None:
@@ -107,15 +157,24 @@ def _record(distribution: Distribution, scratch: Path, *, progress: bool) -> Non
 
 
 def _run_with_options(cluster, command: str, stdin: str | None, options: str) -> None:
-    previous = os.environ.get("KAFKA_OPTS")
-    os.environ["KAFKA_OPTS"] = f"{previous or ''} {options}".strip()
-    try:
+    options = f"{os.environ.get('KAFKA_OPTS', '')} {options}".strip()
+    with _environment(KAFKA_OPTS=options):
         cluster.run(command, input=stdin, timeout=120, check=False)
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables for the block, then put back what was there."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
-        if previous is None:
-            del os.environ["KAFKA_OPTS"]
-        else:
-            os.environ["KAFKA_OPTS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _merge_class_lists(paths: list[Path]) -> str:
