@@ -107,6 +107,8 @@ def test_training_records_an_archive_that_tools_and_brokers_map(private_distribu
     )
     assert tool.returncode == 0, tool.stdout + tool.stderr
     assert distribution.version in tool.stdout
+    # Nothing of the JVM's own in a tool's output (it is read by people and by programs).
+    assert "[warning]" not in tool.stdout + tool.stderr, tool.stdout + tool.stderr
 
     with Cluster.start(1, progress=False, jvm_options=[_strict_sharing(distribution)]) as cluster:
         assert cluster.distribution.home == distribution.home
