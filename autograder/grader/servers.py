@@ -82,7 +82,7 @@ def _dynamic_configs(admin, resources: dict[str, list[str]]) -> dict:
     ]
     if not wanted:
         return {}
-    described = admin.describe_configs(wanted, config_filter="all")
+    described = _describe_configs(admin, wanted)
     found = {}
     for kind, configs_of in described.items():
         for name, configs in configs_of.items():
@@ -96,6 +96,34 @@ def _dynamic_configs(admin, resources: dict[str, list[str]]) -> dict:
                 }
             found[f"{kind}:{name}"] = dict(sorted(dynamic.items()))
     return found
+
+
+def _describe_configs(admin, wanted: list, timeout: float = 15.0) -> dict:
+    """``describe_configs`` of ``wanted``, through a client that knows every broker named.
+
+    A broker's configs are asked of that broker, and a client that has just connected may
+    have had its metadata from a broker that has not yet seen the last broker register
+    (``UnknownBrokerIdError``). kafka-python offers no call to read the metadata again, so
+    a new client is made (its bootstrap reads it) until one knows them all.
+    """
+    from kafka.errors import UnknownBrokerIdError
+
+    deadline = time.monotonic() + timeout
+    try:
+        return admin.describe_configs(wanted, config_filter="all")
+    except UnknownBrokerIdError:
+        if time.monotonic() > deadline:
+            raise
+    while True:
+        fresh = _admin(admin.config["bootstrap_servers"])
+        try:
+            return fresh.describe_configs(wanted, config_filter="all")
+        except UnknownBrokerIdError:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            fresh.close()
+        time.sleep(0.1)
 
 
 def _own_levels(levels: dict[str, str]) -> dict[str, str]:

@@ -138,3 +138,22 @@ def test_a_wiped_mongodb_reads_back_as_new(pool, server):
         assert client.iabd.kafka_personas.count_documents({}) == 0
     finally:
         client.close()
+
+
+def test_state_is_read_by_a_client_that_learned_the_brokers_before_one_came_back():
+    """A client's metadata can lack a broker that registered after it connected (as right
+    after a cluster starts); the state of every broker is read all the same."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import UnknownBrokerIdError
+
+    from kafkalab import Cluster
+
+    with Cluster.start(brokers=3, progress=False) as cluster:
+        cluster.stop_broker(3)
+        with admin_client(cluster.bootstrap_servers) as admin:
+            cluster.start_broker(3)
+            # This client's metadata has no broker 3: asked directly, its configs fail.
+            with pytest.raises(UnknownBrokerIdError):
+                admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "3")])
+            state = cluster_state(admin)
+        assert "broker:3" in state["configs"], state["configs"]
