@@ -29,12 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafkalab import Cluster, ensure_kafka  # noqa: E402
-from kafkalab.distribution import (  # noqa: E402
-    BROKER_JVM_OPTIONS,
-    TOOL_JVM_OPTIONS,
-    TOOLS,
-    _argfile_quote,
-)
+from kafkalab.distribution import BROKER_JVM_OPTIONS, TOOL_JVM_OPTIONS, TOOLS  # noqa: E402
 from kafkalab.java import bundled_java  # noqa: E402
 from kafkalab.training import prepare_class_sharing  # noqa: E402
 
@@ -85,19 +80,11 @@ def _median_pairs(pairs: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
-def _argfile(folder: Path, name: str, options: list[str], distribution, kind: str) -> Path:
-    """An argument file like kafkalab's for ``kind``, with ``options`` instead of its own."""
-    log4j = "log4j2.properties" if kind == "broker" else "tools-log4j2.properties"
-    classpath = os.pathsep.join(str(jar) for jar in distribution.jars)
-    lines = [
-        *options,
-        *(_argfile_quote(o) for o in distribution.sharing_options(kind)),
-        f"-Dlog4j2.configurationFile={_argfile_quote(str(distribution.config_dir / log4j))}",
-        "-cp",
-        _argfile_quote(classpath),
-    ]
+def _argfile(folder: Path, name: str, dropped: list[str], distribution, kind: str) -> Path:
+    """kafkalab's own argument file for ``kind`` without the lines in ``dropped``."""
+    lines = (distribution.config_dir / f"{kind}.jvmargs").read_text().splitlines()
     path = folder / f"{name}.jvmargs"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(line for line in lines if line not in dropped) + "\n")
     return path
 
 
@@ -148,9 +135,9 @@ _TOGETHER = ("-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1")
 
 
 def _variants(options: list[str]) -> dict[str, list[str]]:
-    """Ours, then ours without each option (or pair of options) that is about speed or
-    memory; ``-D`` properties and the out-of-memory exit are behaviour, not speed."""
-    variants = {"(all of ours)": list(options)}
+    """What to drop: nothing (ours), then each option (or pair of options) that is about
+    speed or memory; ``-D`` properties and the out-of-memory exit are behaviour, not speed."""
+    variants: dict[str, list[str]] = {"(all of ours)": []}
     for option in options:
         if option.startswith("-D") or option == "-XX:+ExitOnOutOfMemoryError":
             continue
@@ -160,7 +147,7 @@ def _variants(options: list[str]) -> dict[str, list[str]]:
             dropped = [o for o in _TOGETHER if o in options]
         else:
             dropped = [option]
-        variants[" ".join(dropped)] = [o for o in options if o not in dropped]
+        variants[" ".join(dropped)] = dropped
     return variants
 
 
@@ -176,8 +163,8 @@ def ablate(java: Path, repeat: int) -> None:
         with Cluster.start(1, progress=False) as cluster:
             env = distribution.tool_environment()
             variants = _variants(TOOL_JVM_OPTIONS)
-            for index, (name, options) in enumerate(variants.items()):
-                argfile = _argfile(folder, f"tools-{index}", options, distribution, "tools")
+            for index, (name, dropped) in enumerate(variants.items()):
+                argfile = _argfile(folder, f"tools-{index}", dropped, distribution, "tools")
                 command = [
                     str(distribution.java.executable),
                     f"@{argfile}",
@@ -192,8 +179,8 @@ def ablate(java: Path, repeat: int) -> None:
         print("\n| broker: without | 1 broker (s) | RSS (MB) |")
         print("| --- | --- | --- |")
         variants = _variants(BROKER_JVM_OPTIONS)
-        for index, (name, options) in enumerate(variants.items()):
-            argfile = _argfile(folder, f"broker-{index}", options, distribution, "broker")
+        for index, (name, dropped) in enumerate(variants.items()):
+            argfile = _argfile(folder, f"broker-{index}", dropped, distribution, "broker")
             start, rss = _median_pairs([_start(1, argfile) for _ in range(repeat)])
             print(f"| `{name}` | {start:.2f} | {rss:.0f} |", flush=True)
     print()
