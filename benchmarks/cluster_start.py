@@ -53,7 +53,7 @@ def _argfile(folder: Path, name: str, options: list[str], distribution) -> Path:
     return path
 
 
-def _rss_mb(cluster: Cluster) -> float:
+def rss_mb(cluster: Cluster) -> float:
     total = 0
     for broker in cluster.brokers:
         pid = broker.java_pid
@@ -65,13 +65,13 @@ def _rss_mb(cluster: Cluster) -> float:
     return total / 1024
 
 
-def _measure(brokers: int, argfile: Path | None) -> tuple[float, float]:
+def measure_start(brokers: int, argfile: Path | None = None) -> tuple[float, float]:
     began = time.perf_counter()
     cluster = Cluster.start(brokers, progress=False, jvm_argfile=argfile)
     elapsed = time.perf_counter() - began
     try:
         time.sleep(1)
-        return elapsed, _rss_mb(cluster)
+        return elapsed, rss_mb(cluster)
     finally:
         cluster.close()
 
@@ -98,11 +98,11 @@ def main() -> int:
             print("(no class archive: KAFKALAB_CLASS_SHARING=0 or it could not be recorded)")
         results: dict[tuple[int, str], tuple[float, float]] = {}
         for brokers in args.brokers:
-            _measure(brokers, None)  # warm the page cache; not counted
+            measure_start(brokers)  # warm the page cache; not counted
             for name, argfile in variants.items():
                 starts, memory = [], []
                 for _ in range(args.repeat):
-                    seconds, rss = _measure(brokers, argfile)
+                    seconds, rss = measure_start(brokers, argfile)
                     starts.append(seconds)
                     memory.append(rss)
                 results[brokers, name] = (statistics.median(starts), statistics.median(memory))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.cluster_start import measure_start  # noqa: E402
 from kafkalab import Cluster, ensure_kafka  # noqa: E402
 from kafkalab.distribution import BROKER_JVM_OPTIONS, TOOL_JVM_OPTIONS, TOOLS  # noqa: E402
 from kafkalab.java import bundled_java  # noqa: E402
@@ -52,28 +53,6 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     if process.returncode != 0:
         raise SystemExit(f"{command[:3]}... exited with {process.returncode}")
     return wall, usage.ru_utime + usage.ru_stime
-
-
-def _rss_mb(cluster: Cluster) -> float:
-    total = 0
-    for broker in cluster.brokers:
-        if broker.java_pid is None:
-            continue
-        for line in Path(f"/proc/{broker.java_pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
-
-
-def _start(brokers: int, argfile: Path | None = None) -> tuple[float, float]:
-    began = time.perf_counter()
-    cluster = Cluster.start(brokers, progress=False, jvm_argfile=argfile)
-    elapsed = time.perf_counter() - began
-    try:
-        time.sleep(1)
-        return elapsed, _rss_mb(cluster)
-    finally:
-        cluster.close()
 
 
 def _median_pairs(pairs: list[tuple[float, float]]) -> tuple[float, float]:
@@ -109,8 +88,8 @@ def compare_javas(javas: dict[str, Path], repeat: int) -> None:
             ]
             _timed(command, env)  # warm the page cache
             tool = _median_pairs([_timed(command, env) for _ in range(repeat)])
-        one = _median_pairs([_start(1) for _ in range(repeat)])
-        three = _median_pairs([_start(3) for _ in range(repeat)])
+        one = _median_pairs([measure_start(1) for _ in range(repeat)])
+        three = _median_pairs([measure_start(3) for _ in range(repeat)])
         rows[name] = (tool, one, three)
         print(
             f"| {name} | {tool[0]:.2f} | {tool[1]:.2f} | {one[0]:.2f} | {one[1]:.0f} "
@@ -181,7 +160,7 @@ def ablate(java: Path, repeat: int) -> None:
         variants = _variants(BROKER_JVM_OPTIONS)
         for index, (name, dropped) in enumerate(variants.items()):
             argfile = _argfile(folder, f"broker-{index}", dropped, distribution, "broker")
-            start, rss = _median_pairs([_start(1, argfile) for _ in range(repeat)])
+            start, rss = _median_pairs([measure_start(1, argfile) for _ in range(repeat)])
             print(f"| `{name}` | {start:.2f} | {rss:.0f} |", flush=True)
     print()
 
