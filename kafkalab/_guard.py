@@ -1,12 +1,14 @@
 """Keep one server process from outliving the Python process that started it.
 
-Usage: python -I -S _guard.py CLEANUP_DIR -- COMMAND...
+Usage: python -I -S _guard.py CLEANUP_DIR [STDIN_FD] -- COMMAND...
 
 The owner starts this guard with a pipe as its stdin and never writes to it. When the owner
 exits for any reason, SIGKILL included, the kernel closes the pipe; the guard then kills the
 server and deletes CLEANUP_DIR ("-" for none). SIGTERM to the guard is passed on to the
 server (a clean stop), SIGUSR1 kills the server at once. The guard exits with the server's
-exit status. Standard library only: it starts in a few milliseconds.
+exit status. With STDIN_FD the server's standard input is that file descriptor (the warm
+tool JVM's listening socket), else /dev/null. Standard library only: it starts in a few
+milliseconds.
 """
 
 import contextlib
@@ -21,7 +23,10 @@ import threading
 def main() -> None:
     separator = sys.argv.index("--")
     cleanup = sys.argv[1] if sys.argv[1] != "-" else None
-    server = subprocess.Popen(sys.argv[separator + 1 :], stdin=subprocess.DEVNULL)
+    stdin = int(sys.argv[2]) if separator == 3 else subprocess.DEVNULL
+    server = subprocess.Popen(sys.argv[separator + 1 :], stdin=stdin)
+    if separator == 3:
+        os.close(stdin)  # the server has it now
 
     def forward(signum, _frame):
         if signum == signal.SIGUSR1:

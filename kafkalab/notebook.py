@@ -65,6 +65,7 @@ def _publish_environment(cluster: Cluster) -> None:
     if cluster.distribution is not None:
         tools = cluster.distribution.tool_environment()
         published |= {name: tools[name] for name in ("PATH", "KAFKALAB_JAVA")}
+        published |= cluster.tool_environment()
     saved = {name: os.environ.get(name) for name in published}
     os.environ.update(published)
 

@@ -91,20 +91,24 @@ def spawn_guarded(
     stdout=None,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    stdin_fd: int | None = None,
 ) -> subprocess.Popen:
     """Start ``command`` under the guard, in a session of its own.
 
     ``cleanup`` is deleted when the owner dies. With ``stdout`` (a file) both output streams
-    go there; without it both are pipes for the caller to read.
+    go there; without it both are pipes for the caller to read. ``stdin_fd``: the server's
+    standard input (default /dev/null).
     """
     streams = (
         {"stdout": stdout, "stderr": subprocess.STDOUT}
         if stdout is not None
         else {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     )
+    passed = [] if stdin_fd is None else [str(stdin_fd)]
     return subprocess.Popen(
-        [sys.executable, "-I", "-S", str(GUARD), str(cleanup or "-"), "--", *command],
+        [sys.executable, "-I", "-S", str(GUARD), str(cleanup or "-"), *passed, "--", *command],
         stdin=subprocess.PIPE,
+        pass_fds=() if stdin_fd is None else (stdin_fd,),
         cwd=cwd,
         env=env,
         start_new_session=True,

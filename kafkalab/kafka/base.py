@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import shlex
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from .. import tooljvm
 from ..backends import backend_class
 from ..distribution import TOOLS, Distribution
 from ..errors import (
@@ -34,6 +36,7 @@ from ..errors import (
     failure_message,
 )
 from ..processes import port_open
+from ..tooljvm import WarmTools
 
 MAX_BROKERS = 5
 CONTROLLERS_FROM = 3  # with this many brokers or more, three of them form the controller quorum
@@ -192,6 +195,8 @@ class Cluster(ABC):
         self._brokers: dict[int, Broker] = {}
         self._closed = False
         self._close_callbacks: list[Callable[[], object]] = []
+        self._warm_tools: WarmTools | None = None
+        self._warm_lock = threading.Lock()
 
     # --- starting -----------------------------------------------------------------
 
@@ -367,6 +372,27 @@ class Cluster(ABC):
             raise CommandError(failure_message(tool, code, result.output), result)
         return result
 
+    def tool_environment(self) -> dict[str, str]:
+        """Variables that make the launch scripts use this cluster's warm tool JVM (see
+        :mod:`kafkalab.tooljvm`); empty where there is none. The JVM itself starts with the
+        first call."""
+        self._require_open()
+        if self.distribution is None or not tooljvm.enabled():
+            return {}
+        with self._warm_lock:
+            if self._warm_tools is None:
+                if not self.distribution.tool_server_jar.exists():
+                    return {}
+                self._warm_tools = tooljvm.WarmTools(
+                    self.distribution, sorted({main for main, _ in TOOLS.values()})
+                )
+        return self._warm_tools.environment()
+
+    @property
+    def tool_jvm_pid(self) -> int | None:
+        """Process id of this cluster's warm tool JVM, while it runs."""
+        return None if self._warm_tools is None else self._warm_tools.pid
+
     def _tool_bootstrap_servers(self) -> str:
         """The ``--bootstrap-server`` for tools run by :meth:`_execute`."""
         return self.bootstrap_servers
@@ -446,6 +472,8 @@ class Cluster(ABC):
             return
         self._closed = True
         try:
+            if self._warm_tools is not None:
+                self._warm_tools.close()
             self._release()
         finally:
             for broker in self._brokers.values():

@@ -83,7 +83,9 @@ class ExternalCluster(Cluster):
         return self._servers.split(",")
 
     def _execute(self, tool, args, *, input, timeout):
-        return self.distribution.run_tool(tool, args, input=input, timeout=timeout)
+        return self.distribution.run_tool(
+            tool, args, input=input, timeout=timeout, env=self.tool_environment()
+        )
 
     def _ran(self, tool: str, result: CommandResult) -> None:
         """Note the topics this object creates, to delete them on close."""

@@ -164,7 +164,9 @@ class LocalCluster(Cluster):
         return self._root
 
     def _execute(self, tool, args, *, input, timeout):
-        return self.distribution.run_tool(tool, args, input=input, timeout=timeout)
+        return self.distribution.run_tool(
+            tool, args, input=input, timeout=timeout, env=self.tool_environment()
+        )
 
     def _stop(self, broker: LocalBroker, timeout: float) -> None:
         stop_guarded(broker.process, timeout)
