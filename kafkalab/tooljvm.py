@@ -132,7 +132,10 @@ class WarmTools:
         sweep_orphaned_dirs(TEMP_PREFIX)
         self._distribution = distribution
         self._main_classes = main_classes
-        self._folder = owned_temp_dir(TEMP_PREFIX)
+        self._root = owned_temp_dir(TEMP_PREFIX)
+        # The guard deletes this folder, and then its parent if empty, when the owner dies.
+        self._folder = self._root / "jvm"
+        self._folder.mkdir()
         self.socket_path = self._folder / "tools.sock"
         self.log_file = self._folder / "toolserver.log"
         self._lock = threading.Lock()
@@ -181,6 +184,7 @@ class WarmTools:
                 with open(self.log_file, "ab") as log:
                     self._process = spawn_guarded(
                         self._command(),
+                        cleanup=self._folder,
                         stdout=log,
                         cwd=self._folder,
                         stdin_fd=self._listener.fileno(),
@@ -211,4 +215,4 @@ class WarmTools:
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        shutil.rmtree(self._folder, ignore_errors=True)
+        shutil.rmtree(self._root, ignore_errors=True)

@@ -511,6 +511,8 @@ public final class ToolServer {
         final List<byte[]> held = new ArrayList<>();
         int dropped;
         boolean afterServer;
+        /** The start of the current line, where it was already sent (not a frame line). */
+        String emittedHead;
 
         LaunchFrameFilter(Call call, char type) {
             this.call = call;
@@ -530,13 +532,21 @@ public final class ToolServer {
             }
             partial.write(bytes, start, end - start);
             if (partial.size() > 0 && !couldBeFrame(partial.toByteArray())) {
-                emitHeld();
-                emit(partial.toByteArray());
+                // Not a frame: out at once (a prompt waits for no newline). The rest of its
+                // line comes later, often as a lone newline (println of a PrintStream subclass
+                // writes the text and the newline apart): remember how the line began.
+                byte[] text = partial.toByteArray();
                 partial.reset();
+                if (emittedHead == null) {
+                    emittedHead = new String(text, 0, Math.min(text.length, 64), StandardCharsets.ISO_8859_1);
+                    emitHeld();
+                }
+                emit(text);
             }
         }
 
         synchronized void end() {
+            emittedHead = null;
             emitHeld();
             if (partial.size() > 0) {
                 emit(partial.toByteArray());
@@ -552,9 +562,12 @@ public final class ToolServer {
         }
 
         void line(byte[] text) {
-            String line = new String(text, StandardCharsets.ISO_8859_1);
+            String head = emittedHead;
+            emittedHead = null;
+            String line = (head == null ? "" : head) + new String(text, StandardCharsets.ISO_8859_1);
             String stripped = line.replaceFirst("^\t+", "");
-            if (!line.startsWith("\t") || !(stripped.startsWith("at ") || stripped.startsWith("... "))) {
+            if (head != null || !line.startsWith("\t")
+                    || !(stripped.startsWith("at ") || stripped.startsWith("... "))) {
                 if (!line.startsWith("Caused by: ") && !line.startsWith("\t")) {
                     dropped = 0; // a new stack trace, or none
                 }
