@@ -23,6 +23,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -619,7 +620,16 @@ def ensure_kafka(
     from . import tooljvm  # it builds on this module
 
     if tooljvm.enabled():
-        tooljvm.ensure_tool_server(distribution, progress=progress)
+        try:
+            tooljvm.ensure_tool_server(distribution, progress=progress)
+        except KafkaLabError as error:
+            # Kafka works without it: every tool then starts a JVM of its own, as before.
+            warnings.warn(
+                "kafkalab no pudo preparar la JVM de herramientas, así que cada herramienta de "
+                f"Kafka arrancará una JVM propia (más lenta). Motivo: {error}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     _READY[key] = distribution
     return distribution
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from .errors import KafkaLabError, failure_message
 from .kafka.base import Cluster
 from .processes import kill_guarded, spawn_guarded
+from .tooljvm import SOCKET_VARIABLE
 
 # Lines a console consumer prints that are not messages: Kafka's routine notices and its
 # closing summary (dropped), and log lines (kept aside: they explain a consumer that died).
@@ -149,6 +150,9 @@ class ConsoleConsumers:
                 "--max-messages N')."
             )
         environment = distribution.tool_environment()
+        # Each live consumer is a JVM of its own, stopped on its own: not calls of the
+        # notebook's warm tool JVM, where console consumers run one at a time.
+        environment.pop(SOCKET_VARIABLE, None)
         for index in range(self.count):
             tool, *arguments = self.command(index)
             process = spawn_guarded(

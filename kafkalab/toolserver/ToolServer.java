@@ -66,6 +66,8 @@ public final class ToolServer {
 
     /** How long a signalled call waits for its main thread after its hooks ran. */
     static final long CLEANUP_MILLIS = 10_000;
+    /** How long a call's exit waits for one of its shutdown hooks (a JVM would wait forever). */
+    static final long HOOK_MILLIS = 60_000;
 
     static Set<String> allowed;
     /** This server's own standard output: its log file, never a call's. */
@@ -163,6 +165,9 @@ public final class ToolServer {
             // Not a tool's thread: nothing to end, and the JVM must not go.
             throw new CallExit();
         }
+        // As System.exit does: the shutdown hooks first (the console producer's sends what
+        // it still holds), then the exit code.
+        call.runHooks();
         call.finish(code);
         throw new CallExit();
     }
@@ -249,6 +254,7 @@ public final class ToolServer {
         volatile boolean outputBroken;
         volatile int signal;
         volatile boolean inputWanted;
+        boolean hooksRan;
 
         Call(SocketChannel connection) {
             this.connection = connection;
@@ -261,6 +267,7 @@ public final class ToolServer {
                 entry.invoke(null, (Object) arguments);
                 System.out.flush();
                 System.err.flush();
+                runHooks(); // a JVM whose main returns runs its hooks as it ends
                 finish(0);
             } catch (InvocationTargetException thrown) {
                 Throwable cause = thrown.getCause();
@@ -282,12 +289,33 @@ public final class ToolServer {
             System.err.print("Exception in thread \"main\" ");
             error.printStackTrace(System.err);
             System.err.flush();
+            runHooks();
             finish(1);
         }
 
         synchronized void addHook(String name, Runnable hook) {
             Thread thread = new Thread(hook, name);
             hooks.add(thread);
+        }
+
+        /**
+         * Runs the call's shutdown hooks, each in its own thread and all at once, as a JVM does
+         * when it ends; once per call (later callers return at once). Returns how many ran.
+         */
+        int runHooks() {
+            List<Thread> started;
+            synchronized (this) {
+                if (hooksRan) {
+                    return 0;
+                }
+                hooksRan = true;
+                started = new ArrayList<>(hooks);
+            }
+            started.forEach(Thread::start);
+            for (Thread hook : started) {
+                joinQuietly(hook, HOOK_MILLIS);
+            }
+            return started.size();
         }
 
         /** SIGINT or SIGTERM: the call's shutdown hooks run, then the call ends as a JVM would. */
@@ -299,15 +327,7 @@ public final class ToolServer {
                 signal = number;
             }
             Thread ending = new Thread(() -> {
-                List<Thread> started;
-                synchronized (this) {
-                    started = new ArrayList<>(hooks);
-                }
-                started.forEach(Thread::start);
-                for (Thread hook : started) {
-                    joinQuietly(hook, 0);
-                }
-                if (!started.isEmpty()) {
+                if (runHooks() > 0) {
                     // A hook that waits for the main thread's cleanup may find its latch already
                     // opened by an earlier call: wait for the cleanup here too.
                     joinQuietly(main, CLEANUP_MILLIS);

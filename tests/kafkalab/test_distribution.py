@@ -23,6 +23,7 @@ from kafkalab import ensure_kafka
 from kafkalab.distribution import LOCK_DIR, TOOLS, Lock
 from kafkalab.errors import ChecksumError, DownloadError, JavaError, KafkaLabError
 from kafkalab.java import find_java
+from kafkalab.tooljvm import ECJ
 
 LOCK = Lock.load(LOCK_DIR / "kafka-4.4.0.json")
 
@@ -61,6 +62,11 @@ def _repository(root: Path, installed, tamper: str | None = None) -> Path:
             target.write_bytes(bytes(data))
         else:
             target.symlink_to(source)
+    # The compiler of the warm tool JVM comes from the same repository.
+    for jar in ECJ.jars:
+        target = root / jar.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(installed.home.parent / "ecj" / jar.file_name)
     return root
 
 
@@ -183,7 +189,11 @@ def test_kafka_home_is_used_instead_of_the_download(tmp_path, installed, monkeyp
         (home / "libs" / jar.name).symlink_to(jar)
     monkeypatch.setenv("KAFKA_HOME", str(home))
     monkeypatch.setenv("KAFKALAB_MAVEN_REPOSITORY", f"http://127.0.0.1:{_closed_port()}")
-    distribution = ensure_kafka(cache_dir=tmp_path / "cache", progress=False)
+    # Offline and with an empty cache, the warm tool JVM's compiler cannot be had: Kafka
+    # still works, each tool in a JVM of its own, and the user is told why.
+    with pytest.warns(RuntimeWarning, match="JVM de herramientas"):
+        distribution = ensure_kafka(cache_dir=tmp_path / "cache", progress=False)
+    assert not distribution.tool_server_jar.exists()
     assert distribution.kafka_home == home
     assert distribution.version == "4.4.0"
     assert all(jar.parent == home / "libs" for jar in distribution.jars)

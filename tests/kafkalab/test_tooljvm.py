@@ -525,3 +525,50 @@ def test_an_uncaught_exception_reads_as_in_a_fresh_jvm(tmp_path):
         server.kill()
         server.wait()
     assert (warm.returncode, warm.stdout, warm.stderr) == (1, fresh.stdout, fresh.stderr)
+
+
+def test_a_console_producer_sends_every_line_before_its_call_ends(cluster3, tools, topic):
+    """Its shutdown hook closes the producer, which sends what it still holds: the call ends
+    after that, as a JVM runs its hooks before it exits."""
+    cluster3.run(f"kafka-topics.sh --create --topic {topic} --partitions 3")
+    for _ in range(3):
+        lines = "".join(f"linea-{i}\n" for i in range(2000))
+        assert tools.run(True, "kafka-console-producer.sh", "--topic", topic, input=lines)[0] == 0
+    code, out, _ = tools.run(True, "kafka-get-offsets.sh", "--topic", topic)
+    assert code == 0
+    assert sum(int(line.rsplit(":", 1)[1]) for line in out.split()) == 6000
+
+
+def threads_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))
+
+
+def test_calls_leave_no_threads_behind(cluster3, tools, topic):
+    """Clients a tool opens are closed when its call ends: the JVM does not grow with use."""
+    cluster3.run(f"kafka-topics.sh --create --topic {topic} --partitions 2")
+
+    def round_of_calls() -> None:
+        tools.run(True, "kafka-topics.sh", "--describe", "--topic", topic)
+        tools.run(True, "kafka-console-producer.sh", "--topic", topic, input="a\nb\n")
+        tools.run(
+            True,
+            "kafka-console-consumer.sh",
+            "--topic",
+            topic,
+            "--max-messages",
+            "1",
+            "--from-beginning",
+            "--group",
+            f"{topic}-g",
+        )
+        tools.run(True, "kafka-consumer-groups.sh", "--describe", "--group", f"{topic}-g")
+        tools.run(True, "kafka-topics.sh", "--describe", "--topic", "does-not-exist")
+
+    round_of_calls()
+    pid = cluster3.tool_jvm_pid
+    before = threads_of(pid)
+    for _ in range(8):
+        round_of_calls()
+    assert cluster3.tool_jvm_pid == pid
+    assert wait_for(lambda: threads_of(pid) <= before + 2, timeout=30), threads_of(pid)
