@@ -217,11 +217,19 @@ class Distribution:
         """The launch script of a Kafka CLI tool, e.g. ``tool("kafka-topics.sh")``."""
         return self.bin_dir / (name if name.endswith(".sh") else f"{name}.sh")
 
+    @property
+    def archive_kinds(self) -> tuple[str, ...]:
+        """The kinds of JVM with a class archive of their own: brokers, tools, and (Java 25+)
+        the warm tool JVM, whose AOT cache also holds its own classes."""
+        if self.java.supports_aot_cache:
+            return ("broker", "tools", "toolserver")
+        return ("broker", "tools")
+
     def archive(self, kind: str) -> Path:
-        """The class archive for ``kind`` ("broker" or "tools") with this Java.
+        """The class archive for ``kind`` (one of :attr:`archive_kinds`) with this Java.
 
         Java 25 and newer: one AOT cache (JEP 483/514) per kind, recorded by a training run.
-        Java 17 to 24: one static AppCDS archive shared by brokers and tools, dumped from
+        Java 17 to 24: one static AppCDS archive shared by every kind, dumped from
         the classes both loaded during training (see :mod:`kafkalab.training`). Named by the
         runtime's identity: an archive recorded by another build of the same Java version
         would be ignored (or half used) without a word.
@@ -237,7 +245,7 @@ class Distribution:
         return self.home / "toolserver" / f"toolserver-{digest}.jar"
 
     def class_sharing_ready(self) -> bool:
-        return all(self.archive(kind).exists() for kind in ("broker", "tools"))
+        return all(self.archive(kind).exists() for kind in self.archive_kinds)
 
     def sharing_options(self, kind: str) -> list[str]:
         """JVM options that map the recorded classes of ``kind``, when there is an archive.
@@ -380,11 +388,12 @@ class Distribution:
                 _argfile_quote(classpath),
             ]
             _write_if_changed(self.config_dir / f"{kind}.jvmargs", "\n".join(lines) + "\n")
-        # The warm tool JVM: the tools' options and class archive, its own log4j settings,
-        # and its jar after Kafka's (a class path that extends the archive's keeps it usable).
+        # The warm tool JVM: the tools' options, its own class archive (AppCDS: the tools'
+        # one, which a class path that extends the archive's keeps usable), its own log4j
+        # settings, and its jar after Kafka's.
         server_lines = [
             *TOOL_JVM_OPTIONS,
-            *(_argfile_quote(option) for option in self.sharing_options("tools")),
+            *(_argfile_quote(option) for option in self.sharing_options("toolserver")),
             "-Dlog4j2.configurationFile="
             + _argfile_quote(str(self.config_dir / "toolserver-log4j2.properties")),
             "-cp",

@@ -66,6 +66,8 @@ def _publish_environment(cluster: Cluster) -> None:
         tools = cluster.distribution.tool_environment()
         published |= {name: tools[name] for name in ("PATH", "KAFKALAB_JAVA")}
         published |= cluster.tool_environment()
+        # The student's first command is a cell or two away: the tool JVM can be ready by then.
+        cluster.start_tool_jvm()
     saved = {name: os.environ.get(name) for name in published}
     os.environ.update(published)
 

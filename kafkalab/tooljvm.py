@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 import threading
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .distribution import (
@@ -43,7 +44,13 @@ from .distribution import (
     install_lock,
 )
 from .errors import KafkaLabError
-from .processes import kill_guarded, owned_temp_dir, spawn_guarded, sweep_orphaned_dirs
+from .processes import (
+    kill_guarded,
+    owned_temp_dir,
+    spawn_guarded,
+    stop_guarded,
+    sweep_orphaned_dirs,
+)
 
 __all__ = ["WarmTools", "enabled", "ensure_tool_server", "SOCKET_VARIABLE"]
 
@@ -128,10 +135,17 @@ class WarmTools:
     """The warm tool JVM of one cluster: the socket the launch scripts use, and the JVM behind
     it, started on the first call and stopped by :meth:`close`."""
 
-    def __init__(self, distribution: Distribution, main_classes: list[str]):
+    def __init__(
+        self,
+        distribution: Distribution,
+        main_classes: list[str],
+        *,
+        jvm_options: Sequence[str] = (),
+    ):
         sweep_orphaned_dirs(TEMP_PREFIX)
         self._distribution = distribution
         self._main_classes = main_classes
+        self._jvm_options = list(jvm_options)  # class-sharing training only
         self._root = owned_temp_dir(TEMP_PREFIX)
         # The guard deletes this folder, and then its parent if empty, when the owner dies.
         self._folder = self._root / "jvm"
@@ -170,14 +184,24 @@ class WarmTools:
         return [
             str(self._distribution.java.executable),
             f"@{self._distribution.config_dir / 'toolserver.jvmargs'}",
+            *self._jvm_options,
             "kafkalab.ToolServer",
             *self._main_classes,
         ]
+
+    def start_soon(self) -> None:
+        """Start the JVM now, in the background, instead of on the first call: a notebook
+        does so once its cluster is up, so that its first command finds the JVM ready."""
+        with self._lock:
+            if not self._closed and self._process is None:
+                os.write(self._wake_write, b"s")
 
     def _serve(self) -> None:
         while True:
             readable, _, _ = select.select([self._listener, self._wake_read], [], [])
             with self._lock:
+                if self._wake_read in readable and os.read(self._wake_read, 1) == b"s":
+                    readable = [self._listener]  # asked to start now
                 if self._closed or self._wake_read in readable:
                     return
                 # Someone is waiting in the queue: the JVM takes the socket and serves them.
@@ -199,15 +223,18 @@ class WarmTools:
                     return
                 self._listener = self._listen()
 
-    def close(self) -> None:
-        """Stop the JVM (calls still running end with it) and delete its folder."""
+    def close(self, *, clean: bool = False) -> None:
+        """Stop the JVM at once (calls still running end with it; ``clean``: SIGTERM, and wait
+        for it to exit) and delete its folder."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            os.write(self._wake_write, b"x")
+            os.write(self._wake_write, b"x")  # the serving thread ends
             process = self._process
         if process is not None:
+            if clean:
+                stop_guarded(process, timeout=120)
             kill_guarded(process)
         self._thread.join(timeout=10)
         with contextlib.suppress(OSError):

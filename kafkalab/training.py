@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
 
-from .distribution import Distribution, install_lock
+from .distribution import TOOLS, Distribution, install_lock
 
 # What a student does most: create and describe topics, produce and consume, look at groups.
 _TRAINING = [
@@ -80,7 +81,7 @@ def archives_map(distribution: Distribution) -> bool:
     its launch options and the strict mode, which exits with an error instead of running
     without the archive."""
     strict = "-XX:AOTMode=on" if distribution.java.supports_aot_cache else "-Xshare:on"
-    for kind in ("broker", "tools"):
+    for kind in distribution.archive_kinds:
         completed = subprocess.run(
             [
                 str(distribution.java.executable),
@@ -105,7 +106,7 @@ def _usable(distribution: Distribution) -> bool:
 
 
 def _discard(distribution: Distribution) -> None:
-    for kind in ("broker", "tools"):
+    for kind in distribution.archive_kinds:
         distribution.archive(kind).unlink(missing_ok=True)
     distribution.write_launchers()
 
@@ -127,12 +128,14 @@ def _record(distribution: Distribution, scratch: Path, *, progress: bool) -> Non
             else:
                 options = f"-XX:DumpLoadedClassList={scratch / f'tool-{index}.classlist'}"
             _run_with_options(cluster, command, stdin, options)
+        if aot:
+            _record_tool_server(cluster, scratch / "toolserver.aot")
         # A clean stop: the archive is written as the JVM exits.
         cluster.stop_broker(1, timeout=120)
     finally:
         cluster.close()
     if aot:
-        for kind in ("broker", "tools"):
+        for kind in distribution.archive_kinds:
             _install(scratch / f"{kind}.aot", distribution.archive(kind))
         return
     merged = scratch / "merged.classlist"
@@ -154,6 +157,30 @@ def _record(distribution: Distribution, scratch: Path, *, progress: bool) -> Non
     )
     if completed.returncode == 0:
         _install(target, distribution.archive("broker"))
+
+
+def _record_tool_server(cluster, output: Path) -> None:
+    """The warm tool JVM's AOT cache: its own classes and those of every training command,
+    all run in one such JVM; written as it exits after SIGTERM."""
+    from .tooljvm import WarmTools
+
+    distribution = cluster.distribution
+    if not distribution.tool_server_jar.exists():
+        return
+    mains = sorted({main for main, _ in TOOLS.values()})
+    warm = WarmTools(distribution, mains, jvm_options=[f"-XX:AOTCacheOutput={output}"])
+    try:
+        for command, stdin in _TRAINING:
+            tool, *args = shlex.split(command)
+            distribution.run_tool(
+                tool,
+                ["--bootstrap-server", cluster.bootstrap_servers, *args],
+                input=stdin,
+                timeout=120,
+                env=warm.environment(),
+            )
+    finally:
+        warm.close(clean=True)
 
 
 def _run_with_options(cluster, command: str, stdin: str | None, options: str) -> None:

@@ -255,7 +255,9 @@ class Workspace:
             bin_dirs.insert(0, str(ensure_kafka(progress=False).bin_dir))
         if not self.isolated:
             env = dict(os.environ)
+            # The grader's own notebook cluster and tool JVM, if it has any: not theirs.
             env.pop("KAFKALAB_BOOTSTRAP_SERVER", None)
+            env.pop("KAFKALAB_TOOL_SERVER", None)
             env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")])
             env.update(self._environment)
             return env
@@ -270,6 +272,9 @@ class Workspace:
             from kafkalab.java import find_java
 
             env["KAFKALAB_JAVA"] = str(find_java().executable)
+        # The instructor's choice of fresh JVMs for every Kafka tool (kafkalab.tooljvm).
+        if "KAFKALAB_WARM_TOOLS" in os.environ:
+            env["KAFKALAB_WARM_TOOLS"] = os.environ["KAFKALAB_WARM_TOOLS"]
         env.update(self._environment)
         return env
 

@@ -388,6 +388,11 @@ class Cluster(ABC):
                 )
         return self._warm_tools.environment()
 
+    def start_tool_jvm(self) -> None:
+        """Start the warm tool JVM now, in the background, rather than on the first call."""
+        if self.tool_environment():
+            self._warm_tools.start_soon()
+
     @property
     def tool_jvm_pid(self) -> int | None:
         """Process id of this cluster's warm tool JVM, while it runs."""

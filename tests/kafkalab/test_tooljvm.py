@@ -422,8 +422,12 @@ def test_the_tool_jvm_crashing_mid_call_fails_that_call_in_spanish_and_the_next_
 
 def test_closing_the_cluster_or_killing_its_owner_leaves_no_tool_jvm(tmp_path):
     with Cluster.start(1, progress=False) as cluster:
-        cluster.run("kafka-topics.sh --list")
+        # As a notebook does once its cluster is up: the JVM starts before any call.
+        cluster.start_tool_jvm()
+        assert wait_for(lambda: cluster.tool_jvm_pid is not None, timeout=30)
         pid, folder = cluster.tool_jvm_pid, cluster._warm_tools.socket_path.parent
+        assert cluster.run("kafka-topics.sh --list").returncode == 0
+        assert cluster.tool_jvm_pid == pid
         assert pid and folder.exists()
     assert not Path(f"/proc/{pid}").exists() and not folder.exists()
 
