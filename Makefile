@@ -57,6 +57,7 @@ test-fast: setup $(DEV_INSTALLED)
 bench: setup $(DEV_INSTALLED)
 	$(BIN)/python benchmarks/cluster_start.py
 	$(BIN)/python benchmarks/java_runtimes.py
+	$(BIN)/python benchmarks/tool_calls.py
 	$(BIN)/python benchmarks/docker_vs_local.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/course.py

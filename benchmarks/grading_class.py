@@ -1,17 +1,20 @@
-"""A whole class of activity 2: one submission at a time vs several at once, in one run.
+"""A whole class of activity 2: one submission at a time, several at once, and several at
+once with a new JVM for every Kafka tool (as before the warm tool JVM), in one run.
 
 Builds ``--size`` submissions from the fixture variants (correct and partial mixed, as in
-tests/fixtures/submissions.py), grades them with ``--jobs 1`` and with the default number of
-grading processes (or ``--jobs``), and prints total time, seconds per submission, the ratio,
-peak memory and whether the scores match.
+tests/fixtures/submissions.py), grades them with ``--jobs 1`` (unless ``--skip-serial``) and
+with the default number of grading processes (or ``--jobs``), the latter also with
+``KAFKALAB_WARM_TOOLS=0``, and prints total time, seconds per submission, the ratio, peak
+memory and whether the scores match.
 
-Usage: python benchmarks/grading_class.py [--size 60] [--jobs N]
+Usage: python benchmarks/grading_class.py [--size 60] [--jobs N] [--skip-serial]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import resource
 import sys
 import tempfile
@@ -58,7 +61,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=default_jobs())
+    parser.add_argument(
+        "--skip-serial", action="store_true", help="leave out the one-at-a-time run"
+    )
     args = parser.parse_args()
+    # (label, jobs, warm tool JVM): the last one is grading as it was before the warm JVM.
+    variants = [
+        (f"jobs={args.jobs}", args.jobs, True),
+        (f"jobs={args.jobs}, a JVM per tool", args.jobs, False),
+    ]
+    if not args.skip_serial:
+        variants.insert(0, ("jobs=1", 1, True))
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kafkalab-bench-class-") as scratch:
@@ -70,7 +83,8 @@ def main() -> int:
             students.append(student)
             expected[student] = SUBMISSIONS[ACTIVITY2][variant][1]
         scores = {}
-        for jobs in (1, args.jobs):
+        for label, jobs, warm_tools in variants:
+            os.environ["KAFKALAB_WARM_TOOLS"] = "1" if warm_tools else "0"
             with MemoryPeak() as memory:
                 began = time.perf_counter()
                 results = grade_class(
@@ -79,24 +93,30 @@ def main() -> int:
                     students=students,
                     jobs=jobs,
                     feedback=True,
-                    progress=lambda line, jobs=jobs: print(
-                        f"  jobs={jobs}: {line}", file=sys.stderr, flush=True
+                    progress=lambda line, label=label: print(
+                        f"  {label}: {line}", file=sys.stderr, flush=True
                     ),
                 )
                 total = time.perf_counter() - began
-            scores[jobs] = {r.student: round(r.score, 6) for r in results}
-            rows.append((jobs, total, total / len(students), memory.peak))
+            scores[label] = {r.student: round(r.score, 6) for r in results}
+            rows.append((label, total, total / len(students), memory.peak))
     self_rusage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     print()
     print(f"activity 2, a class of {args.size} (variants: {', '.join(VARIANTS)})")
-    print(f"{'jobs':>5} {'total s':>9} {'s/submission':>13} {'vs jobs=1':>10} {'peak used MB':>13}")
-    base = rows[0][1]
-    for jobs, total, each, peak in rows:
-        print(f"{jobs:>5} {total:>9.1f} {each:>13.2f} {base / total:>9.2f}x {peak / 2**20:>13.0f}")
-    same = scores[1] == scores[args.jobs]
-    right = scores[args.jobs] == {s: round(v, 6) for s, v in expected.items()}
-    print(f"scores identical across jobs: {same}; as expected: {right}")
+    print(
+        f"{'variant':<28} {'total s':>9} {'s/submission':>13} {'vs a JVM per tool':>18} "
+        f"{'peak used MB':>13}"
+    )
+    base = rows[-1][1]
+    for label, total, each, peak in rows:
+        print(
+            f"{label:<28} {total:>9.1f} {each:>13.2f} {total / base:>17.2f}x {peak / 2**20:>13.0f}"
+        )
+    wanted = {s: round(v, 6) for s, v in expected.items()}
+    same = all(found == scores[rows[0][0]] for found in scores.values())
+    right = scores[rows[0][0]] == wanted
+    print(f"scores identical across variants: {same}; as expected: {right}")
     print(f"target: {TARGET_S:.1f} s per submission (100 in 5 min)")
     print(f"(largest child process: {self_rusage:.0f} MB)")
     return 0 if same and right else 1

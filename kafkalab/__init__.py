@@ -10,7 +10,9 @@ external}.py`` the same for MongoDB; ``mongo/ferretdb.py`` builds FerretDB. ``ba
 backend names, what "auto" means, options a backend refuses. ``processes.py`` (+ ``_guard.py``):
 ports, guarded launches (servers die with their owner), orphan sweeps. ``docker_engine.py``:
 Docker client, images, Ryuk. ``distribution.py``, ``java.py``, ``training.py``: jars, launch
-scripts, Java, class-sharing archives. ``errors.py``: every error class and
+scripts, Java, class-sharing archives. ``tooljvm.py`` (+ ``toolserver/ToolServer.java``,
+``_tool_client.py``): the cluster's warm tool JVM, which runs the CLI tools' main classes
+without a JVM per call. ``errors.py``: every error class and
 ``failure_message()`` (a failed CLI call in Spanish). ``notebook.py``, ``pictures.py``,
 ``widgets.py``: the notebook layer (magics, environment, live views, quizzes); ``exercises.py``
 the end-of-lesson self-checks and the readers they use; ``manual.py`` Kafka started by hand

@@ -79,11 +79,14 @@ def listening_sockets(pids: list[int]) -> list[str]:
 
 
 @contextlib.contextmanager
-def programs_seen(executables: dict[str, str], interval: float = 0.1):
+def programs_seen(
+    executables: dict[str, str], interval: float = 0.1, *, commands: dict[str, str] | None = None
+):
     """Watch the processes this test process started (its descendants) while the block runs;
     yields the set of names (keys of ``executables``) whose program (the value, a path) was
-    seen running at least once. Only descendants: tests of other pytest workers run the same
-    programs at the same time."""
+    seen running at least once, and of ``commands`` whose text (the value) was seen in a
+    command line. Only descendants: tests of other pytest workers run the same programs at
+    the same time."""
     import threading
 
     seen: set[str] = set()
@@ -98,6 +101,10 @@ def programs_seen(executables: dict[str, str], interval: float = 0.1):
                     name = wanted.get(os.readlink(f"/proc/{pid}/exe"))
                     if name:
                         seen.add(name)
+                    if commands:
+                        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                            line = handle.read().decode(errors="replace")
+                        seen.update(n for n, text in commands.items() if text in line)
             done.wait(interval)
 
     watcher = threading.Thread(target=watch, daemon=True)
