@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"Arranque rápido de Java preparado en {archives}")
             print(f"Kafka {distribution.version} listo en {distribution.home}")
             print(f"Herramientas (kafka-topics.sh, ...): {distribution.bin_dir}")
+            if distribution.tool_server_jar.exists():
+                print(
+                    "JVM de herramientas lista: en un notebook, las herramientas de Kafka se "
+                    "ejecutan en una JVM ya arrancada por clúster"
+                )
             if args.mongo:
                 try:
                     server = choose_local_server("auto", progress=True)

@@ -46,7 +46,6 @@ from .distribution import (
 from .errors import KafkaLabError
 from .processes import (
     kill_guarded,
-    owned_temp_dir,
     spawn_guarded,
     stop_guarded,
     sweep_orphaned_dirs,
@@ -131,6 +130,20 @@ def ensure_tool_server(distribution: Distribution, *, progress: bool = False) ->
     return jar
 
 
+# A Unix socket's path holds at most 107 bytes on Linux (103 on macOS).
+_SOCKET_PATH_MAX = 100
+
+
+def _short_temp_dir() -> Path:
+    """A new private folder (0700) for the socket, named after this process for
+    :func:`~kafkalab.processes.sweep_orphaned_dirs`: in the temporary folder, or in /tmp when
+    ``$TMPDIR`` is too deep for a socket's path."""
+    for base in (tempfile.gettempdir(), "/tmp"):
+        if len(base) + len(TEMP_PREFIX) + 40 <= _SOCKET_PATH_MAX and os.access(base, os.W_OK):
+            return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=base))
+    raise OSError("no temporary folder short enough for a Unix socket")
+
+
 class WarmTools:
     """The warm tool JVM of one cluster: the socket the launch scripts use, and the JVM behind
     it, started on the first call and stopped by :meth:`close`."""
@@ -146,7 +159,7 @@ class WarmTools:
         self._distribution = distribution
         self._main_classes = main_classes
         self._jvm_options = list(jvm_options)  # class-sharing training only
-        self._root = owned_temp_dir(TEMP_PREFIX)
+        self._root = _short_temp_dir()
         # The guard deletes this folder, and then its parent if empty, when the owner dies.
         self._folder = self._root / "jvm"
         self._folder.mkdir()

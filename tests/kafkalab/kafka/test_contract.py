@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -24,6 +21,7 @@ from kafkalab.errors import BrokerStartError, CommandError, KafkaLabError, Unkno
 from kafkalab.kafka.base import random_cluster_id
 from tests.support.backends import cluster_leftovers, listening_addresses, mongo_leftovers
 from tests.support.kafka import describe_partitions, wait_for
+from tests.support.processes import owner_killed_after
 
 pytestmark = pytest.mark.slow
 
@@ -101,16 +99,9 @@ def test_sigkill_of_the_owner_leaves_nothing(backend, tmp_path):
         "      flush=True)\n"
         "time.sleep(600)\n"
     )
-    owner = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        started = json.loads(owner.stdout.readline())
+    with owner_killed_after(script) as started:
         # Running before the kill (after it, the guards may be quicker than any look).
         assert cluster_leftovers(backend, **started["cluster"])
-    finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
 
     def left() -> list[str]:
         return cluster_leftovers(backend, **started["cluster"]) + mongo_leftovers(
