@@ -19,7 +19,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -37,7 +36,8 @@ __all__ = ["Distribution", "ensure_kafka", "DEFAULT_KAFKA_VERSION", "TOOLS", "ca
 DEFAULT_KAFKA_VERSION = "4.4.0"
 LOCK_DIR = Path(__file__).parent / "locks"
 # The warm tool JVM (kafkalab.tooljvm): its source, compiled per distribution, and the client
-# the launch scripts run to reach it.
+# the launch scripts run to reach it (named to them by the cluster's environment, so that the
+# scripts are the same whichever Python wrote them).
 TOOL_SERVER_SOURCE = Path(__file__).parent / "toolserver" / "ToolServer.java"
 TOOL_CLIENT = Path(__file__).parent / "_tool_client.py"
 
@@ -409,8 +409,6 @@ exec "$JAVA" "@$ARGS" $KAFKA_OPTS "$@"
 """
         _write_if_changed(self.bin_dir / "kafka-run-class.sh", run_class, executable=True)
         run = shlex.quote(str(self.bin_dir / "kafka-run-class.sh"))
-        python = shlex.quote(sys.executable)
-        client = shlex.quote(str(TOOL_CLIENT))
         for name, (main_class, takes_bootstrap) in TOOLS.items():
             default_bootstrap = ""
             if takes_bootstrap:
@@ -424,10 +422,13 @@ if [ -n "$KAFKALAB_BOOTSTRAP_SERVER" ]; then
 fi
 """
             warm = f"""\
-# In a notebook, the cluster's warm tool JVM runs the tool (kafkalab.tooljvm); the client
-# starts a fresh JVM itself where the warm one cannot stand in for it.
-if [ -n "$KAFKALAB_TOOL_SERVER" ] && [ -z "$KAFKA_OPTS$KAFKALAB_JVMARGS" ] && [ -x {python} ]; then
-  exec {python} -I -S {client} "$KAFKALAB_TOOL_SERVER" {run} {main_class} "$@"
+# In a notebook, the cluster's warm tool JVM runs the tool (kafkalab.tooljvm): its owner names
+# the socket, its Python and the client; the client starts a fresh JVM itself where the warm
+# one cannot stand in for it.
+if [ -n "$KAFKALAB_TOOL_SERVER" ] && [ -z "$KAFKA_OPTS$KAFKALAB_JVMARGS" ] \\
+   && [ -x "$KAFKALAB_TOOL_PYTHON" ] && [ -f "$KAFKALAB_TOOL_CLIENT" ]; then
+  exec "$KAFKALAB_TOOL_PYTHON" -I -S "$KAFKALAB_TOOL_CLIENT" "$KAFKALAB_TOOL_SERVER" \\
+    {run} {main_class} "$@"
 fi
 """
             script = (

@@ -29,6 +29,7 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import zipfile
@@ -36,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .distribution import (
+    TOOL_CLIENT,
     TOOL_SERVER_SOURCE,
     Distribution,
     Jar,
@@ -175,8 +177,13 @@ class WarmTools:
         self._thread.start()
 
     def environment(self) -> dict[str, str]:
-        """What a launch script needs to find this JVM."""
-        return {SOCKET_VARIABLE: str(self.socket_path)}
+        """What a launch script needs to reach this JVM: its socket, and the client to run
+        with this process's Python."""
+        return {
+            SOCKET_VARIABLE: str(self.socket_path),
+            "KAFKALAB_TOOL_PYTHON": sys.executable,
+            "KAFKALAB_TOOL_CLIENT": str(TOOL_CLIENT),
+        }
 
     @property
     def pid(self) -> int | None:

@@ -237,3 +237,13 @@ def test_errors_render_as_their_message_in_ipython():
     rendered = error._render_traceback_()
     assert "No se pudo descargar Kafka" in rendered[0]
     assert rendered[1:] == ["No se pudo descargar X.", "Comprueba la red."]
+
+
+def test_launch_scripts_are_the_same_whichever_python_writes_them(installed, monkeypatch):
+    """A graded submission's kernel, with the cache read-only, rewrites nothing: the scripts
+    must not name the Python of whoever wrote them (the warm tool JVM's client and its Python
+    come from the cluster's environment instead)."""
+    before = {path.name: path.read_text() for path in installed.bin_dir.iterdir()}
+    monkeypatch.setattr(sys, "executable", "/otro/entorno/bin/python3")
+    installed.write_launchers()
+    assert {path.name: path.read_text() for path in installed.bin_dir.iterdir()} == before
