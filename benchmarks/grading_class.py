@@ -16,6 +16,7 @@ import argparse
 import itertools
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from tests.fixtures.submissions import ACTIVITY2, SUBMISSIONS, write_submission 
 
 VARIANTS = ["correcto", "tres-particiones", "factor-1", "grupo-equivocado", "borra-topics"]
 TARGET_S = 5 * 60 / 100  # a class of 100 in 5 minutes
+OUTPUT = ROOT / "benchmarks" / "output"
 
 
 class MemoryPeak:
@@ -55,6 +57,20 @@ class MemoryPeak:
     def __exit__(self, *_):
         self._stop.set()
         self._thread.join()
+
+
+def keep_unexpected(course: Path, label: str, found: dict, expected: dict) -> None:
+    """Copy what a submission graded to an unexpected score left (its autograded notebook and
+    feedback) to benchmarks/output/, before the next variant overwrites it."""
+    for student, score in found.items():
+        if score == round(expected[student], 6):
+            continue
+        target = OUTPUT / label.replace(" ", "").replace(",", "-") / student
+        for kind in ("autograded", "feedback"):
+            source = course / kind / student / ACTIVITY2
+            if source.exists():
+                shutil.copytree(source, target / kind, dirs_exist_ok=True)
+        print(f"unexpected score {score} for {student} ({label}): kept in {target}")
 
 
 def main() -> int:
@@ -100,6 +116,7 @@ def main() -> int:
                 total = time.perf_counter() - began
             scores[label] = {r.student: round(r.score, 6) for r in results}
             rows.append((label, total, total / len(students), memory.peak))
+            keep_unexpected(course, label, scores[label], expected)
     self_rusage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     print()
