@@ -39,6 +39,7 @@ from pathlib import Path
 from .distribution import (
     TOOL_CLIENT,
     TOOL_SERVER_SOURCE,
+    TOOLS,
     Distribution,
     Jar,
     Lock,
@@ -47,6 +48,7 @@ from .distribution import (
 )
 from .errors import KafkaLabError
 from .processes import (
+    child_pid,
     kill_guarded,
     spawn_guarded,
     stop_guarded,
@@ -103,7 +105,6 @@ def ensure_tool_server(distribution: Distribution, *, progress: bool = False) ->
             completed = subprocess.run(
                 [
                     str(distribution.java.executable),
-                    "-Xshare:auto",
                     "-XX:TieredStopAtLevel=1",
                     "-jar",
                     str(compiler),
@@ -150,16 +151,11 @@ class WarmTools:
     """The warm tool JVM of one cluster: the socket the launch scripts use, and the JVM behind
     it, started on the first call and stopped by :meth:`close`."""
 
-    def __init__(
-        self,
-        distribution: Distribution,
-        main_classes: list[str],
-        *,
-        jvm_options: Sequence[str] = (),
-    ):
+    def __init__(self, distribution: Distribution, *, jvm_options: Sequence[str] = ()):
         sweep_orphaned_dirs(TEMP_PREFIX)
         self._distribution = distribution
-        self._main_classes = main_classes
+        # What it may run: every tool's main class (the scripts of other tools run fresh JVMs).
+        self._main_classes = sorted({main for main, _ in TOOLS.values()})
         self._jvm_options = list(jvm_options)  # class-sharing training only
         self._root = _short_temp_dir()
         # The guard deletes this folder, and then its parent if empty, when the owner dies.
@@ -188,8 +184,6 @@ class WarmTools:
     @property
     def pid(self) -> int | None:
         """Process id of the tool JVM while it runs (it starts on the first call)."""
-        from .processes import child_pid
-
         return child_pid(self._process)
 
     def _listen(self) -> socket.socket:
@@ -252,9 +246,9 @@ class WarmTools:
             self._closed = True
             os.write(self._wake_write, b"x")  # the serving thread ends
             process = self._process
-        if process is not None:
-            if clean:
-                stop_guarded(process, timeout=120)
+        if process is not None and clean:
+            stop_guarded(process, timeout=120)  # SIGKILL too, if it does not end in time
+        elif process is not None:
             kill_guarded(process)
         self._thread.join(timeout=10)
         with contextlib.suppress(OSError):

@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .distribution import TOOLS, Distribution, install_lock
+from .distribution import Distribution, install_lock
 
 # What a student does most: create and describe topics, produce and consume, look at groups.
 _TRAINING = [
@@ -167,8 +167,7 @@ def _record_tool_server(cluster, output: Path) -> None:
     distribution = cluster.distribution
     if not distribution.tool_server_jar.exists():
         return
-    mains = sorted({main for main, _ in TOOLS.values()})
-    warm = WarmTools(distribution, mains, jvm_options=[f"-XX:AOTCacheOutput={output}"])
+    warm = WarmTools(distribution, jvm_options=[f"-XX:AOTCacheOutput={output}"])
     try:
         for command, stdin in _TRAINING:
             tool, *args = shlex.split(command)

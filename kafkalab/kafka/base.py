@@ -386,9 +386,7 @@ class Cluster(ABC):
                 if not self.distribution.tool_server_jar.exists() or self._no_warm_tools:
                     return {}
                 try:
-                    self._warm_tools = tooljvm.WarmTools(
-                        self.distribution, sorted({main for main, _ in TOOLS.values()})
-                    )
+                    self._warm_tools = tooljvm.WarmTools(self.distribution)
                 except OSError as error:
                     # No socket here (a read-only or too deep temporary folder): every tool
                     # then starts a JVM of its own, as before; say so once.

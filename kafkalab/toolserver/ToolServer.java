@@ -46,7 +46,6 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
 
 public final class ToolServer {
     /** The call a thread works for: set in the call's threads, inherited by the threads they start. */
@@ -697,10 +696,7 @@ public final class ToolServer {
                     return -1;
                 }
                 try {
-                    byte[] next = chunks.poll(1, TimeUnit.SECONDS);
-                    if (next == null) {
-                        continue;
-                    }
+                    byte[] next = chunks.take(); // close() puts END: nothing waits forever
                     if (next == END) {
                         ended = true;
                         chunks.add(END);

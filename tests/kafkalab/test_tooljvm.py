@@ -577,13 +577,13 @@ def test_a_deep_temporary_folder_still_gets_a_socket(tmp_path, monkeypatch):
     JupyterLab's) the socket goes to /tmp, still in a folder of its own only its user enters."""
     import tempfile
 
-    from kafkalab.distribution import TOOLS, ensure_kafka
+    from kafkalab.distribution import ensure_kafka
     from kafkalab.tooljvm import WarmTools
 
     deep = tmp_path / ("muy-profunda-" * 8)
     deep.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(deep))
-    warm = WarmTools(ensure_kafka(progress=False), sorted({main for main, _ in TOOLS.values()}))
+    warm = WarmTools(ensure_kafka(progress=False))
     try:
         assert len(str(warm.socket_path)) <= 100
         assert warm.socket_path.is_socket()
