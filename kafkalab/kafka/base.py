@@ -255,7 +255,8 @@ class Cluster(ABC):
     def _wait_until_registered(
         self, brokers: list[Broker], *, timeout: float, progress: bool
     ) -> None:
-        """Wait until every one of ``brokers`` is registered, or raise with its log."""
+        """Wait until every one of ``brokers`` is registered, unfenced and takes connections
+        on its own port, or raise with its log."""
         deadline = time.monotonic() + timeout
         bar = None
         if progress:
@@ -274,6 +275,10 @@ class Cluster(ABC):
                             f"Últimas líneas de su registro:\n{broker.log_tail()}"
                         )
                 for node_id in registered_broker_ids(self.reachable_servers()) & set(waiting):
+                    # Unfenced in the metadata comes a moment before the broker's own listener
+                    # takes connections: a client sent to it then would be refused.
+                    if not port_open(waiting[node_id].port):
+                        continue
                     waiting.pop(node_id).state = "running"
                     if bar is not None:
                         bar.update(1)
