@@ -5,7 +5,8 @@ Builds ``--size`` submissions from the fixture variants (correct and partial mix
 tests/fixtures/submissions.py), grades them with ``--jobs 1`` (unless ``--skip-serial``) and
 with the default number of grading processes (or ``--jobs``), the latter also with
 ``KAFKALAB_WARM_TOOLS=0``, and prints total time, seconds per submission, the ratio, peak
-memory and whether the scores match.
+memory, how many submissions had to be graded twice (their first grading failed: see
+autograder.instructor.grading._grade_one) and whether the scores match.
 
 Usage: python benchmarks/grading_class.py [--size 60] [--jobs N] [--skip-serial]
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from autograder.grader.course import Course  # noqa: E402
 from autograder.instructor.grading import copy_course, default_jobs, grade_class  # noqa: E402
 from tests.fixtures.submissions import ACTIVITY2, SUBMISSIONS, write_submission  # noqa: E402
 
@@ -70,6 +72,10 @@ def keep_unexpected(course: Path, label: str, found: dict, expected: dict) -> No
             source = course / kind / student / ACTIVITY2
             if source.exists():
                 shutil.copytree(source, target / kind, dirs_exist_ok=True)
+        events = Course(course).events(ACTIVITY2, student)
+        if events.exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(events, target / "eventos.json")
         print(f"unexpected score {score} for {student} ({label}): kept in {target}")
 
 
@@ -115,7 +121,8 @@ def main() -> int:
                 )
                 total = time.perf_counter() - began
             scores[label] = {r.student: round(r.score, 6) for r in results}
-            rows.append((label, total, total / len(students), memory.peak))
+            retried = sum(bool(r.retried) for r in results)
+            rows.append((label, total, total / len(students), memory.peak, retried))
             keep_unexpected(course, label, scores[label], expected)
     self_rusage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -123,12 +130,13 @@ def main() -> int:
     print(f"activity 2, a class of {args.size} (variants: {', '.join(VARIANTS)})")
     print(
         f"{'variant':<28} {'total s':>9} {'s/submission':>13} {'vs a JVM per tool':>18} "
-        f"{'peak used MB':>13}"
+        f"{'peak used MB':>13} {'graded twice':>13}"
     )
     base = rows[-1][1]
-    for label, total, each, peak in rows:
+    for label, total, each, peak, retried in rows:
         print(
-            f"{label:<28} {total:>9.1f} {each:>13.2f} {total / base:>17.2f}x {peak / 2**20:>13.0f}"
+            f"{label:<28} {total:>9.1f} {each:>13.2f} {total / base:>17.2f}x "
+            f"{peak / 2**20:>13.0f} {retried:>13}"
         )
     wanted = {s: round(v, 6) for s, v in expected.items()}
     same = all(found == scores[rows[0][0]] for found in scores.values())

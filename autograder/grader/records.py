@@ -111,6 +111,7 @@ class RunResult:
     seconds: float
     ok: bool
     error: str = ""  # Spanish, when not ok
+    retried: str = ""  # why its first grading failed, when it was graded again
 
 
 @dataclass

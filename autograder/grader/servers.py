@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from kafkalab.readers import admin_client, user_topics
 __all__ = [
     "ServerPool",
     "Servers",
+    "ServersLost",
     "cluster_state",
     "default_pool",
     "mongo_state",
@@ -44,6 +46,10 @@ __all__ = [
 _MONGO_OWN = ("admin", "config", "local")
 _OPEN_TRANSACTION = ("Ongoing", "PrepareCommit", "PrepareAbort")
 _TIMEOUT_MS = 10000
+
+
+class ServersLost(RuntimeError):
+    """A submission's servers died while it ran (the message says which, in Spanish)."""
 
 
 @dataclass
@@ -64,6 +70,51 @@ class Servers:
         if self.mongo_uri:
             ports.append(urlsplit(self.mongo_uri).port)
         return ports
+
+    def refused(self) -> list[str]:
+        """The servers (``host:port``) that refuse connections: a broker or MongoDB server
+        that died. Cheap enough to ask every second while a submission runs."""
+        addresses = self.bootstrap_servers.split(",")
+        if self.mongo_uri:
+            parts = urlsplit(self.mongo_uri)
+            addresses.append(f"{parts.hostname}:{parts.port}")
+        return [address for address in addresses if _refuses(address)]
+
+    def lost(self) -> list[str]:
+        """What of these servers no longer answers, in Spanish (empty when all do).
+
+        A submission cannot stop a broker or a MongoDB server (they run outside its sandbox,
+        and Kafka has no request that shuts a broker down): one that died while it ran failed
+        the grader, not the student, and the checks that ran meanwhile prove nothing.
+        """
+        refused = self.refused()
+        if refused:
+            return [_refused_message(refused)]
+        lost = []
+        brokers = len(self.bootstrap_servers.split(","))
+        if not _alive(self.cluster, brokers):
+            lost.append(f"el clúster de Kafka ya no responde con sus {brokers} brókeres")
+        if self.mongo is not None and not _mongo_alive(self.mongo):
+            lost.append("el servidor de MongoDB ya no responde")
+        return lost
+
+
+def _refused_message(addresses: list[str]) -> str:
+    """Spanish: which of a submission's servers stopped accepting connections."""
+    return f"{', '.join(addresses)} ya no acepta conexiones (el servidor se detuvo)"
+
+
+def _refuses(address: str) -> bool:
+    """Whether nothing listens at ``address`` (a refused connection; a slow or full server
+    that does not answer in time is not counted: it may be busy, not gone)."""
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        pass
+    return False
 
 
 def _admin(bootstrap_servers: str):

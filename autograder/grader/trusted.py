@@ -49,7 +49,7 @@ from ..activities import Activity, Context, Limits, activity, failure_lines
 from .course import Course
 from .records import Events, RecordError, write_record
 from .sandbox import NOT_ISOLATED, Workspace, isolation_problem, kill_session
-from .servers import default_pool
+from .servers import ServersLost, default_pool
 from .signals import locked_cells, tamper_signals
 
 __all__ = ["TrustedExecute"]
@@ -162,7 +162,10 @@ class TrustedExecute(Execute):
         try:
             return self._preprocess(nb, resources, name)
         except BaseException as error:
-            self._events["error"] = f"{type(error).__name__}: {error}"[:500]
+            why = f"{type(error).__name__}: {error}"
+            if isinstance(error, ServersLost):
+                why = str(error)  # already Spanish, for the report
+            self._events["error"] = why[:500]
             raise
         finally:
             self._events["finished"] = _now()
@@ -233,11 +236,16 @@ class TrustedExecute(Execute):
                 self.cell_timeout or spec.cell_timeout
             )
             try:
-                return super().preprocess(nb, resources)
+                graded = super().preprocess(nb, resources)
             finally:
                 if not isolated and self._kernel_pid:
                     kill_session(self._kernel_pid)
                 workspace.close()
+            lost = servers.lost()
+            if lost:
+                # Not the student's doing: fail this grading, and the driver grades it again.
+                raise ServersLost("; ".join(lost))
+            return graded
 
     def _limits(self, spec: Activity) -> Limits:
         """The activity's limits, with those set in the configuration instead."""
@@ -333,7 +341,7 @@ class TrustedExecute(Execute):
             cell.outputs = [_not_run(f"No se ha ejecutado: {self._stopped_why}.")]
             return cell
         try:
-            await super().async_execute_cell(
+            await self._execute_watching_servers(
                 cell, cell_index, execution_count=execution_count, store_history=store_history
             )
         except DeadKernelError:
@@ -372,6 +380,23 @@ class TrustedExecute(Execute):
         return cell
 
     execute_cell = run_sync(async_execute_cell)  # as start_new_kernel above
+
+    async def _execute_watching_servers(self, cell, cell_index, **options) -> None:
+        """Run ``cell`` while asking, every second, whether the submission's servers still
+        accept connections. One that died (which no submission can cause) ends the grading
+        at once with :class:`ServersLost`, instead of letting each cell wait on it until its
+        timeout: the driver grades the submission again on new servers."""
+        run = asyncio.ensure_future(super().async_execute_cell(cell, cell_index, **options))
+        while True:
+            done, _ = await asyncio.wait({run}, timeout=1.0)
+            if done:
+                return run.result()
+            if await asyncio.to_thread(self._servers.refused):
+                run.cancel()
+                with contextlib.suppress(BaseException):
+                    await run
+                await self._stop_kernel()
+                raise ServersLost("; ".join(await asyncio.to_thread(self._servers.lost)))
 
     def _kernel_exit_status(self) -> int | None:
         """How the kernel's process (the sandbox's, when there is one) ended, if it has."""

@@ -43,6 +43,8 @@ class GradeResult:
     seconds: float
     ok: bool
     error: str = ""
+    # Why the first grading of this submission failed, when it had to be graded again.
+    retried: str = ""
 
 
 def prepare_course(course_root: Path = COURSE_ROOT, activities: list[str] | None = None) -> None:
@@ -87,7 +89,22 @@ class _Settings:
 
 
 def _grade_one(api, settings: _Settings, student: str) -> GradeResult:
+    """Autograde (and give feedback to) one submission; once more when the grading itself
+    failed (servers that did not start or died, a kernel that did not start...): that is
+    never the student's doing, so it must not be their grade. The first failure is kept in
+    ``retried`` for the class report; a second failure is the result."""
     began = time.perf_counter()
+    result = _attempt(api, settings, student)
+    if not result.ok and result.error not in _FINAL_ERRORS.values():
+        first = result.error
+        result = _attempt(api, settings, student)
+        result.retried = first
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _attempt(api, settings: _Settings, student: str) -> GradeResult:
+    began = time.time()
     try:
         outcome = api.autograde(settings.activity, student, force=True, create=True)
         if settings.feedback and outcome["success"]:
@@ -96,14 +113,23 @@ def _grade_one(api, settings: _Settings, student: str) -> GradeResult:
     except Exception as error:  # one submission's failure never stops the class
         outcome = {"success": False, "error": f"{type(error).__name__}: {error}"}
         score, max_score = 0.0, 0.0
-    return GradeResult(
-        student,
-        score,
-        max_score,
-        time.perf_counter() - began,
-        outcome["success"],
-        "" if outcome["success"] else _last_error(outcome),
-    )
+    ok = outcome["success"]
+    error = "" if ok else _grader_error(settings, student, since=began) or _last_error(outcome)
+    return GradeResult(student, score, max_score, 0.0, ok, error)
+
+
+def _grader_error(settings: _Settings, student: str, *, since: float) -> str:
+    """Why the trusted grader stopped on this submission, as its record of this grading
+    says (nbgrader's own last line only says "see the above traceback")."""
+    from ..grader.records import Events
+
+    path = Course(settings.course_root).events(settings.activity, student)
+    try:
+        if path.stat().st_mtime < since:
+            return ""  # an earlier grading's record
+        return read_record(path, Events).error
+    except (OSError, RecordError):
+        return ""
 
 
 def _settings_api(settings: _Settings):
@@ -188,6 +214,7 @@ def grade_class(
         (meter.write if bar else progress)(
             f"{result.student}: {result.score:g}/{result.max_score:g} en {result.seconds:.1f} s"
             + ("" if result.ok else f" (error: {result.error})")
+            + (f" (calificada otra vez; la primera falló: {result.retried})" * bool(result.retried))
         )
 
     try:
@@ -323,6 +350,7 @@ def _record_run(settings: _Settings, jobs: int, results: list[GradeResult]) -> N
             round(result.seconds, 2),
             result.ok,
             result.error,
+            result.retried,
         )
     record = GradingRun(
         activity=settings.activity,
@@ -349,8 +377,9 @@ def _score(api, activity: str, student: str) -> tuple[float, float]:
         return float(submission.score), float(submission.max_score)
 
 
-# nbgrader's errors an instructor meets, in Spanish (the rest are shown as nbgrader says them).
-_KNOWN_ERRORS = {
+# nbgrader's errors an instructor meets, in Spanish (the rest are shown as nbgrader says them):
+# the submission's own, so grading it again would change nothing.
+_FINAL_ERRORS = {
     "No notebooks were matched": "la carpeta de la entrega no tiene el cuaderno de la actividad "
     "(¿otro nombre de fichero?)",
 }
@@ -360,7 +389,7 @@ def _last_error(outcome: dict) -> str:
     text = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
     if not text:
         return "error desconocido"
-    for english, spanish in _KNOWN_ERRORS.items():
+    for english, spanish in _FINAL_ERRORS.items():
         if english in text[-1]:
             return spanish
     return text[-1][:200]

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import pytest
 from autograder.grader.sandbox import isolation_problem
 from autograder.grader.servers import default_pool
 from autograder.instructor.grading import grade_class
+from autograder.instructor.report import collect
 from kafkalab.java import bundled_java
 from kafkalab.mongo import choose_local_server
 from tests.fixtures.submissions import (
@@ -295,6 +297,56 @@ def test_a_grading_process_that_dies_fails_its_submission_and_the_rest_go_on(cou
     # Its brokers died with it.
     time.sleep(2)
     assert java_processes_mentioning(f"kafkalab-{killed[0]}-") == []
+
+
+def test_a_submission_whose_broker_dies_is_graded_again_on_new_servers(course, sandbox):
+    """A broker that dies while a submission runs is the grader's failure, not the
+    student's: the grading fails, the submission is graded once more on new servers to the
+    score its work earns, and the report says what happened the first time."""
+    import threading
+    import time
+
+    student = "correcto-broker-muerto"
+    write_submission(course, ACTIVITY1, student, SUBMISSIONS[ACTIVITY1]["correcto"][0])
+    before = {pid for pid, _started in _brokers_below(os.getpid())}
+    killed: list[int] = []
+
+    def kill_its_broker_once_the_kernel_runs():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if _kernel_below(os.getpid()):
+                for pid, _started in _brokers_below(os.getpid()):
+                    if pid not in before:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_its_broker_once_the_kernel_runs)
+    killer.start()
+    try:
+        (result,) = grade_class(
+            ACTIVITY1, course_root=course, mode="fresh", students=[student], progress=print
+        )
+    finally:
+        killed.append(0)  # stops the killer if grading ended first
+        killer.join()
+    assert killed[0] != 0, "no broker of the submission was found to kill"
+    assert result.ok, result.error
+    assert "ya no acepta conexiones" in result.retried
+    assert result.score == pytest.approx(SUBMISSIONS[ACTIVITY1]["correcto"][1])
+    (entry,) = [s for s in collect(ACTIVITY1, course).submissions if s.student == student]
+    assert [i.label for i in entry.incidents] == ["Calificada otra vez"]
+    assert "ya no acepta conexiones" in entry.incidents[0].detail
+
+
+def _brokers_below(pid: int) -> list[tuple[int, int]]:
+    """Kafka brokers this process started (its descendants), as (PID, start time)."""
+    found = []
+    for child, started in descendants(pid):
+        with contextlib.suppress(OSError):
+            if b"kafka.Kafka\0" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append((child, started))
+    return found
 
 
 def _grading_workers() -> list[int]:

@@ -64,6 +64,7 @@ class Submission:
     seconds: float | None = None
     ok: bool = True
     error: str = ""
+    retried: str = ""  # why its first grading failed, when it was graded again
     graded: bool = False  # in the gradebook
     cells: dict[str, float | None] = field(default_factory=dict)  # grade_id -> score
     events: Events | None = None
@@ -122,6 +123,7 @@ def collect(activity: str, course_root: Path) -> ClassData:
         entry.seconds = result.seconds
         entry.ok = result.ok
         entry.error = result.error
+        entry.retried = result.retried
     for path in sorted(Course(course_root).events_dir(name).glob("*.json")):
         events = _read(path, Events)
         if events is not None:
@@ -234,6 +236,15 @@ def _incidents(entry: Submission) -> list[Incident]:
         )
     for problem in events.grader_errors:
         found.append(Incident("fallo", "Error del corrector", f"«{problem.cell}»: {problem.error}"))
+    if entry.retried:
+        found.append(
+            Incident(
+                "fallo",
+                "Calificada otra vez",
+                f"la primera calificación falló por el corrector ({entry.retried}); "
+                "la nota es la de la segunda",
+            )
+        )
     if not entry.ok:
         found.append(Incident("fallo", "Error al calificar", entry.error or "error desconocido"))
     elif events.error:
