@@ -39,6 +39,7 @@ from ..distribution import (
     BROKER_JVM_OPTIONS,
     DEFAULT_KAFKA_VERSION,
     TOOL_JVM_OPTIONS,
+    TOOLS_LOG4J,
     ensure_kafka,
 )
 from ..docker_engine import (
@@ -84,8 +85,19 @@ set -e
 exec {KAFKA_BIN}/kafka-server-start.sh {CONFIG_FILE}
 """
 
-# How `run()` starts a tool: "sh -c _TOOL_SCRIPT sh TOOL ARGS...".
-_TOOL_SCRIPT = _CLASS_SHARING + 'exec "$@"\n'
+# How `run()` starts a tool: "sh -c _TOOL_SCRIPT sh TOOL ARGS...", with kafkalab's log
+# configuration of the tools (the same output as the local backend) from the environment.
+_TOOLS_LOG4J_FILE = "/tmp/kafkalab-tools-log4j2.properties"
+_TOOL_SCRIPT = (
+    _CLASS_SHARING
+    + f"""if [ ! -f {_TOOLS_LOG4J_FILE} ]; then
+  printf '%s\\n' "$KAFKALAB_TOOLS_LOG4J" > {_TOOLS_LOG4J_FILE}.$$
+  mv {_TOOLS_LOG4J_FILE}.$$ {_TOOLS_LOG4J_FILE}
+fi
+export KAFKA_LOG4J_OPTS="-Dlog4j2.configurationFile={_TOOLS_LOG4J_FILE}"
+exec "$@"
+"""
+)
 
 # Kill what a timed-out `run()` left running in the container: docker exec has no kill.
 _KILL_SCRIPT = """\
@@ -287,7 +299,11 @@ class DockerCluster(Cluster):
 
         api = self._client.client.api
         marker = uuid.uuid4().hex
-        environment = {**_jvm_environment(TOOL_JVM_OPTIONS), "KAFKALAB_RUN": marker}
+        environment = {
+            **_jvm_environment(TOOL_JVM_OPTIONS),
+            "KAFKALAB_TOOLS_LOG4J": TOOLS_LOG4J,
+            "KAFKALAB_RUN": marker,
+        }
         exec_id = api.exec_create(
             broker.container_id,
             command,

@@ -182,6 +182,14 @@ def test_console_producer_and_consumer_from_beginning(cluster, topic):
     )
     assert consumed.stdout.splitlines() == lines
     assert "Processed a total of 3 messages" in consumed.stderr
+    # In a group, Kafka 4's console consumer would announce the new group protocol (KIP-848)
+    # first: the course keeps the classic one, and the note stays out of every output.
+    in_group = cluster.run(
+        f"kafka-console-consumer.sh --topic {topic} --group {topic}-g --from-beginning "
+        "--max-messages 3"
+    )
+    assert in_group.stdout.splitlines() == lines
+    assert in_group.stderr.strip() == "Processed a total of 3 messages", in_group.stderr
 
 
 def test_console_producer_with_keys_and_a_colon_separator(owned, topic):
