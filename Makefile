@@ -32,10 +32,15 @@ setup: $(INSTALLED)
 	install -D -m 644 jupyter/labextension/package.json $(LABEXTENSION)/package.json
 	install -D -m 644 jupyter/labextension/static/remoteEntry.js $(LABEXTENSION)/static/remoteEntry.js
 
+# A student's JupyterLab has nbgrader's Validate and assignment list, not the instructor's tools
+# (the Create Assignment sidebar, the formgrader, the course list): jupyter/student is one more
+# Jupyter configuration folder, for `make lab` only (`make instructor` shares the venv).
+STUDENT_JUPYTER = JUPYTER_CONFIG_PATH="$(abspath jupyter/student)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}"
+
 # JupyterLab's default URL (where the browser opens, the URL it prints, where / leads) opens
 # README.md; the course folder is its root.
 lab: setup
-	PATH="$$($(BIN)/kafkalab bin-dir):$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --LabApp.default_url=/lab/tree/README.md course/
+	PATH="$$($(BIN)/kafkalab bin-dir):$(abspath $(BIN)):$$PATH" $(STUDENT_JUPYTER) $(BIN)/jupyter lab --LabApp.default_url=/lab/tree/README.md course/
 
 # The instructor's JupyterLab on the nbgrader course (Nbgrader › Formgrader), on 127.0.0.1,
 # with a local exchange folder (assignments/exchange). INSTRUCTOR_FLAGS go to jupyter lab.

@@ -258,6 +258,29 @@ def test_post_build_prepares_kafka_and_a_real_mongod(binder):
         timeout=120,
     )
     assert re.search(r"kafkalab-curso .*enabled.*OK", listed.stdout + listed.stderr), listed
+    # A student's nbgrader: Validate and the assignment list, not the instructor's tools.
+    disabled = (listed.stdout + listed.stderr).split("Disabled extensions:", 1)[-1].split()
+    for plugin in ("create-assignment", "formgrader", "course-list"):
+        assert f"@jupyter/nbgrader:{plugin}" in disabled, listed
+    server = subprocess.run(
+        [str(binder.env_dir / "bin" / "jupyter"), "server", "extension", "list"],
+        env=binder.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    states = dict(
+        re.findall(
+            r"nbgrader\.server_extensions\.(\w+) (enabled|disabled)",
+            re.sub(r"\x1b\[[0-9;]*m", "", server.stdout + server.stderr),
+        )
+    )
+    assert states == {
+        "formgrader": "disabled",
+        "course_list": "disabled",
+        "assignment_list": "enabled",
+        "validate_assignment": "enabled",
+    }, server
 
 
 def _wheel_java(binder: Binder) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
+import urllib.error
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
@@ -23,7 +24,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.support.jupyterlab import MAKE_LAB_ARGS
+from tests.support.jupyterlab import MAKE_LAB_ARGS, STUDENT_CONFIG
 from tests.support.kafka import wait_for
 from tests.support.paths import REPO, output_file
 
@@ -64,6 +65,39 @@ return session && session.kernel ? session.kernel.status : null;
 """
 
 
+# nbgrader's JupyterLab plugins, and whether a student's JupyterLab has each.
+NBGRADER_PLUGINS = {
+    "@jupyter/nbgrader:assignment-list": True,
+    "@jupyter/nbgrader:validate-assignment": True,
+    "@jupyter/nbgrader:create-assignment": False,
+    "@jupyter/nbgrader:formgrader": False,
+    "@jupyter/nbgrader:course-list": False,
+}
+PLUGINS = """
+return Object.fromEntries(arguments[0].map(id => [id, window.jupyterapp.hasPlugin(id)]));
+"""
+
+
+def menu_entries(driver, menu: str) -> list[str]:
+    """The labels of a menu of the menu bar, as a person reads them once it is open."""
+    bar = driver.find_elements(By.CSS_SELECTOR, "#jp-menu-panel .lm-MenuBar-item")
+    [item] = [entry for entry in bar if entry.text.strip() == menu]
+    item.click()
+    labels = wait_for(
+        lambda: [
+            label.text.strip()
+            for label in driver.find_elements(
+                By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item .lm-Menu-itemLabel"
+            )
+            if label.text.strip()
+        ],
+        10,
+        what=f"las entradas del menú {menu}",
+    )
+    item.click()  # closed again
+    return labels
+
+
 def app_state(driver) -> dict | None:
     return driver.execute_script(APP_STATE, ["README.md", NOTEBOOK])
 
@@ -88,6 +122,11 @@ def test_make_lab_passes_the_same_arguments():
     [command] = [line for line in recipe.splitlines() if "jupyter lab" in line]
     words = shlex.split(command.split("$(BIN)/jupyter lab", 1)[1])
     assert words == [*MAKE_LAB_ARGS, "course/"]
+    # The student's Jupyter configuration folder comes first in JUPYTER_CONFIG_PATH.
+    assert "$(STUDENT_JUPYTER)" in command
+    [definition] = [line for line in makefile.splitlines() if line.startswith("STUDENT_JUPYTER =")]
+    first = definition.split('JUPYTER_CONFIG_PATH="', 1)[1].split("$$", 1)[0]
+    assert first == f"$(abspath {STUDENT_CONFIG.relative_to(REPO)})", definition
 
 
 def test_first_screen_is_the_course_index_rendered(lab, browser, tmp_path):
@@ -133,6 +172,15 @@ def test_first_screen_is_the_course_index_rendered(lab, browser, tmp_path):
         }
         assert set(lessons) <= links, links
         assert not browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook"), "un cuaderno abierto"
+
+        # A student's JupyterLab: nbgrader's Validate and assignment list, none of the
+        # instructor's tools (`make instructor` has them), in the page and on the server.
+        assert browser.execute_script(PLUGINS, list(NBGRADER_PLUGINS)) == NBGRADER_PLUGINS
+        nbgrader_menu = menu_entries(browser, "Nbgrader")
+        assert "Assignment List" in nbgrader_menu, nbgrader_menu
+        assert not {"Formgrader", "Course List"} & set(nbgrader_menu), nbgrader_menu
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            lab.api("/formgrader")
 
         # A double click on a lesson in the file browser opens it as a notebook.
         def listed_file():

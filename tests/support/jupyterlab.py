@@ -12,12 +12,14 @@ from selenium.webdriver.common.by import By
 
 from .jupyter_server import JupyterServer
 from .kafka import wait_for
-from .paths import COURSE
+from .paths import COURSE, REPO
 
 VENV_BIN = Path(sys.prefix) / "bin"
-# What the Makefile's lab target passes to `jupyter lab` before the course folder (checked
-# against the Makefile by tests/course/test_first_screen.py).
+# What the Makefile's lab target passes to `jupyter lab` before the course folder, and the
+# Jupyter configuration folder it adds (checked against the Makefile by
+# tests/course/test_first_screen.py).
 MAKE_LAB_ARGS = ["--LabApp.default_url=/lab/tree/README.md"]
+STUDENT_CONFIG = REPO / "jupyter" / "student"
 
 
 class Lab(JupyterServer):
@@ -54,6 +56,7 @@ class Lab(JupyterServer):
             # PATH exactly as `make lab` builds it.
             env={
                 "PATH": f"{bin_dir}:{VENV_BIN}:{os.environ.get('PATH', '')}",
+                "JUPYTER_CONFIG_PATH": str(STUDENT_CONFIG),
                 "TMPDIR": str(self.tmp),
             },
         )
