@@ -170,3 +170,41 @@ def test_topics_console_tools_use_the_kafka_4_2_option_names(topics):
     output = all_outputs(topics)
     assert "DEPRECATED" not in output
     assert not re.search(r"is deprecated|DeprecationWarning", output), output
+
+
+def test_the_table_of_renamed_console_options_is_kafkas_own(cluster3):
+    """Lesson 01's table maps each console option of Kafka 4.1 to its one successor: Kafka's
+    own help says so, option by option (``(DEPRECATED) ... Use --new instead``)."""
+    source = (COURSE / LESSON).read_text()
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in source.splitlines()
+        if line.startswith("| ") and "`--" in line
+    ]
+    assert len(rows) == 5, rows
+    described = {kind: _option_help(cluster3, kind) for kind in ("producer", "consumer")}
+    kind_of_row = {"productor de consola": "producer", "consumidor de consola": "consumer"}
+    for tool, old_names, new, _what in rows:
+        for old in re.findall(r"--[\w.-]+", old_names):
+            kind = kind_of_row.get(tool) or ("producer" if "producer" in old else "consumer")
+            text = described[kind].get(old, "")
+            assert "(DEPRECATED)" in text, f"kafka-console-{kind}.sh {old}: {text!r}"
+            assert f"Use {new.strip('`')} instead" in text, (old, text)
+
+
+def _option_help(cluster, kind: str) -> dict[str, str]:
+    """Each option of a console tool's --help with its description on one line (the tool
+    wraps long words with a hyphen at the end of a line)."""
+    result = cluster.run(f"kafka-console-{kind}.sh --help", check=False)
+    blocks: dict[str, list[str]] = {}
+    current = None
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("--"):
+            current = line.split()[0]
+            blocks[current] = [line]
+        elif current is not None:
+            blocks[current].append(line)
+    return {
+        option: re.sub(r"-\s+", "-", " ".join(" ".join(lines).split()))
+        for option, lines in blocks.items()
+    }
