@@ -4,6 +4,7 @@ input, signals; and it must never outlive its cluster or its owner."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -357,7 +359,7 @@ def test_an_interrupted_console_consumer_behaves_like_a_jvm(cluster3, tools, top
         )
         read = [consumer.stdout.readline() for _ in range(3)]
         consumer.send_signal(signum)
-        rest, err = consumer.communicate(timeout=60)
+        rest, err = _communicate_or_explain(consumer, signum, warm)
         described = cluster3.run(f"kafka-consumer-groups.sh --describe --group {group}")
         offsets = [
             line.split()[3:6]
@@ -369,6 +371,34 @@ def test_an_interrupted_console_consumer_behaves_like_a_jvm(cluster3, tools, top
     assert outcomes[True][0] == 128 + signum
     assert outcomes[True][3] == ["Processed a total of 3 messages"]
     assert outcomes[True][4] == [["3", "3", "0"]]
+
+
+def _communicate_or_explain(process: subprocess.Popen, signum: int, warm: bool):
+    """``communicate()`` within 60 s; else fail with what the process was doing: whether it
+    ignored or caught the signal (``/proc/PID/status``) and, for a JVM, its threads (SIGQUIT
+    makes a JVM print them on its standard output)."""
+    try:
+        return process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        status = ""
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        masks = {
+            line.split(":")[0]: int(line.split()[1], 16)
+            for line in status.splitlines()
+            if line.startswith(("SigIgn", "SigCgt", "SigBlk", "SigPnd", "ShdPnd"))
+        }
+        bits = {name: bool(mask >> (signum - 1) & 1) for name, mask in masks.items()}
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGQUIT)
+        time.sleep(3)
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(
+            f"{'warm' if warm else 'fresh'} console consumer still running 60 s after "
+            f"{signal.Signals(signum).name}; signal bits {bits}; "
+            f"stdout (a JVM's threads):\n{out[-20000:]}\nstderr:\n{err[-5000:]}"
+        )
 
 
 def test_arguments_naming_relative_files_and_jvm_options_run_in_a_fresh_jvm(tools, tmp_path):
