@@ -29,6 +29,23 @@ def test_readme_lists_every_lesson():
     assert "make lab" in readme
 
 
+def test_every_lesson_and_the_index_link_the_glossary_and_its_links_work():
+    """One word per idea, in one place: the glossary, linked from every lesson and the index;
+    the lessons it names exist."""
+    glossary = COURSE / "glosario.md"
+    for path in [*LESSONS, COURSE / "README.md"]:
+        assert "](glosario.md)" in path.read_text(), path.name
+    text = glossary.read_text()
+    for target in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (COURSE / target).exists(), target
+    numbers = {int(lesson.name[:2]) for lesson in LESSONS}
+    named = {int(n) for n in re.findall(r"Cuadernos? (\d+)", text)}
+    named |= {int(n) for n in re.findall(r"Cuadernos \d+ y (\d+)", text)}
+    assert named and named <= numbers, named - numbers
+    terms = re.findall(r"^- \*\*([^*]+)\*\*", text, flags=re.M)
+    assert len(terms) == len(set(terms)) >= 25, terms
+
+
 def test_every_lesson_has_one_solution_and_every_solution_a_lesson():
     solutions = sorted(path.stem for path in SOLUTIONS.glob("*.ipy"))
     assert solutions == [lesson.stem for lesson in LESSONS]

@@ -99,7 +99,7 @@ def menu_entries(driver, menu: str) -> list[str]:
 
 
 def app_state(driver) -> dict | None:
-    return driver.execute_script(APP_STATE, ["README.md", NOTEBOOK])
+    return driver.execute_script(APP_STATE, ["README.md", "glosario.md", NOTEBOOK])
 
 
 def news_on_page(driver) -> list[str]:
@@ -158,7 +158,11 @@ def test_first_screen_is_the_course_index_rendered(lab, browser, tmp_path):
         state = app_state(browser)
 
         assert news_on_page(browser) == [], "aparece un aviso en la primera pantalla"
-        assert state["viewers"] == {"README.md": "Markdown Preview", NOTEBOOK: "Jupytext Notebook"}
+        assert state["viewers"] == {
+            "README.md": "Markdown Preview",
+            "glosario.md": "Markdown Preview",
+            NOTEBOOK: "Jupytext Notebook",
+        }
         [shown] = state["docs"]
         assert shown["path"] == "README.md" and shown["current"], state["docs"]
         assert "jp-MarkdownViewer" in shown["content"].split(), shown

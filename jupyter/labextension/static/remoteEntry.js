@@ -5,13 +5,14 @@
 // and takes the module's default export as its plugins. This plugin shares and imports no
 // package, so the container is a plain object.
 //
-// The plugin adds one file type, "kafkalab-course-index", for files named README.md (a
+// The plugin adds one file type, "kafkalab-course-index", for files named README.md and
+// glosario.md, the course's index and glossary (a
 // `pattern`: DocumentRegistry.getFileTypesForPath puts the file type whose pattern matches a
 // name before those that match its extension) with "Markdown Preview" as a viewer. The
 // settings that `make setup` installs (jupyter/overrides.json) then map it to "Markdown
 // Preview" in defaultViewers, while "markdown" (every other .md: the course's notebooks) maps
 // to "Jupytext Notebook". Overrides are looked up in the order of the path's file types, so
-// README.md opens rendered and 00-hola-kafka.md opens as a notebook.
+// README.md and glosario.md open rendered and 00-hola-kafka.md opens as a notebook.
 (function () {
   'use strict';
 
@@ -19,7 +20,7 @@
 
   var courseIndex = {
     id: 'kafkalab-curso:course-index',
-    description: 'README.md, the index of the Kafka course, opens as Markdown Preview.',
+    description: 'README.md and glosario.md (the course index and glossary) open as Markdown Preview.',
     autoStart: true,
     activate: function (app) {
       var markdown = app.docRegistry.getFileType('markdown');
@@ -27,7 +28,7 @@
         {
           name: FILE_TYPE,
           displayName: 'Índice del curso',
-          pattern: '^README\\.md$',
+          pattern: '^(README|glosario)\\.md$',
           extensions: [],
           mimeTypes: markdown ? markdown.mimeTypes : ['text/markdown'],
           icon: markdown ? markdown.icon : undefined,
