@@ -54,7 +54,7 @@ def test_semantics_commit_is_stored_in_consumer_offsets(semantics):
     assert rows == {0: ("5", "20", "15")}
     assert "cleanup.policy=compact" in cell_output(semantics, "describir-consumer-offsets")
     located = re.search(
-        r"está en la partición (\d) de __consumer_offsets, que tiene (\d+) registros",
+        r"está en la partición (\d) de __consumer_offsets, que tiene (\d+) mensajes",
         cell_output(semantics, "particion-del-grupo"),
     )
     assert int(located.group(1)) == java_string_hash("contabilidad") % 10

@@ -84,6 +84,10 @@ WRONG_TERMS = [
     (r"\bun TimeoutException\b", "una TimeoutException"),
     (r"(?<![(«])\btemas?\b(?![)»])", "topic; «tema» solo como traducción, entre paréntesis"),
     (r"\bbootstrap servers?\b(?!\*?\))", "servidor de arranque"),
+    # The glossary: a record is a «mensaje», a partition's or KRaft's sequence a «log», and a
+    # «registro» only what a program logs.
+    (r"\bregistros? de (?:metadatos|solo añadir)\b", "log de metadatos / log de solo añadir"),
+    (r"\b(?:los|todos los|cuántos|demás|borrar) registros\b", "mensajes"),
 ]
 
 
