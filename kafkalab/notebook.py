@@ -25,6 +25,8 @@ from .pictures import ClusterPicture, GroupPicture, picture_cluster, picture_gro
 from .widgets import ConsoleConsumers, Quiz, in_ipython
 
 _current: Cluster | None = None
+# The course's multiple-choice questions: id -> question, right answer, wrong ones, explanation.
+QUIZ_BANK = Path(__file__).with_name("preguntas.json")
 
 
 # --- the notebook's cluster ---------------------------------------------------------------
@@ -294,13 +296,81 @@ def show_group(
     return picture_group(cluster or current_cluster(), group, topic)
 
 
-def quiz(pregunta: str, opciones: Sequence[str], correcta: int, explicacion: str) -> Quiz:
+def quiz(
+    pregunta: str,
+    opciones: Sequence[str] | None = None,
+    correcta: int | None = None,
+    explicacion: str = "",
+) -> Quiz:
     """A multiple-choice question with a "Comprobar" button.
 
+    ``quiz("02-1")`` shows question 02-1 of the course's bank (``kafkalab/preguntas.json``), so
+    that neither the answer nor its explanation is in the lesson's source; its options come in
+    an order of their own for each person (:func:`quiz_order`), always the same for them.
+
     Args:
-        pregunta: the question.
-        opciones: the answers to choose from.
+        pregunta: the question, or the id of a question of the bank.
+        opciones: the answers to choose from (not with an id).
         correcta: index (from 0) of the right answer in ``opciones``.
         explicacion: shown after checking, right or wrong.
     """
+    if opciones is None:
+        return _bank_quiz(pregunta)
+    if correcta is None:
+        raise KafkaLabError("Di cuál es la respuesta correcta: correcta=ÍNDICE (desde 0).")
     return Quiz(pregunta, opciones, correcta, explicacion)
+
+
+def _bank() -> dict:
+    import json
+
+    return json.loads(QUIZ_BANK.read_text(encoding="utf-8"))
+
+
+def _bank_quiz(question_id: str) -> Quiz:
+    bank = _bank()
+    if question_id not in bank:
+        raise KafkaLabError(
+            f"No hay ninguna pregunta «{question_id}» en el banco de preguntas del curso."
+        )
+    entry = bank[question_id]
+    options = [entry["correcta"], *entry["incorrectas"]]
+    order = quiz_order(question_id, len(options))
+    return Quiz(
+        entry["pregunta"], [options[i] for i in order], order.index(0), entry["explicacion"]
+    )
+
+
+def quiz_order(question_id: str, count: int, person: str | None = None) -> list[int]:
+    """The order in which ``person`` (by default, who runs this Python: their user name)
+    sees the ``count`` options of bank question ``question_id`` (option 0 is the right one):
+    ``order[i]`` is the option shown in place ``i``. It never changes for one person and
+    question, and differs between people.
+
+    The right answer's place is balanced: the bank's questions, in order of id, go in blocks
+    of three, and in each block the right answers take the first three places in an order
+    drawn for the person, so no place holds the right answer much more often than another.
+    The wrong answers are shuffled around it.
+    """
+    import getpass
+    import hashlib
+    import random
+
+    if person is None:
+        try:
+            person = getpass.getuser()
+        except Exception:  # no user name at all (some containers)
+            person = ""
+
+    def draw(*parts) -> random.Random:
+        key = "\0".join(str(part) for part in (person, *parts))
+        return random.Random(hashlib.sha256(key.encode()).digest())
+
+    ids = sorted(_bank())
+    index = ids.index(question_id) if question_id in ids else 0
+    places = [0, 1, 2]
+    draw("block", index // 3).shuffle(places)
+    right = places[index % 3] % count
+    wrong = list(range(1, count))
+    draw("options", question_id).shuffle(wrong)
+    return wrong[:right] + [0] + wrong[right:]

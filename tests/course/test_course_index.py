@@ -46,6 +46,63 @@ def test_every_lesson_and_the_index_link_the_glossary_and_its_links_work():
     assert len(terms) == len(set(terms)) >= 25, terms
 
 
+QUIZ_CALL = re.compile(r"kafkalab\.quiz\((.*?)\)", flags=re.S)
+
+
+def _bank() -> dict:
+    import json
+
+    from kafkalab.notebook import QUIZ_BANK
+
+    return json.loads(QUIZ_BANK.read_text())
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_quizzes_come_from_the_bank_and_their_answers_are_not_in_the_lessons():
+    """Each lesson names its questions by id only: neither the right answer nor the
+    explanation can be read in its source. Every question of the bank is used once."""
+    bank = _bank()
+    used = []
+    for lesson in LESSONS:
+        text = lesson.read_text()
+        for arguments in QUIZ_CALL.findall(text):
+            assert re.fullmatch(r'"\d\d-\d+"', arguments), (lesson.name, arguments)
+            used.append(arguments.strip('"'))
+            assert used[-1].startswith(lesson.name[:2]), (lesson.name, used[-1])
+        plain = _plain(text)
+        for question_id, entry in bank.items():
+            assert _plain(entry["explicacion"])[:60] not in plain, (lesson.name, question_id)
+            answer = _plain(entry["correcta"])
+            assert len(answer) < 20 or answer not in plain, (lesson.name, question_id, answer)
+    assert sorted(used) == sorted(bank) and len(used) == len(set(used))
+
+
+def test_no_answer_position_dominates_and_no_question_is_asked_twice():
+    """Shuffled per person: for every one of 30 people, no position holds the right answer
+    in more than half of the questions. And no two questions are the same question."""
+    import difflib
+
+    from kafkalab.notebook import quiz_order
+
+    bank = _bank()
+    for person in [f"estudiante{n}" for n in range(30)]:
+        positions = [
+            quiz_order(qid, 1 + len(entry["incorrectas"]), person).index(0)
+            for qid, entry in bank.items()
+        ]
+        most = max(positions.count(p) for p in set(positions))
+        assert most <= len(positions) / 2, (person, positions)
+    entries = list(bank.items())
+    for n, (first, a) in enumerate(entries):
+        for second, b in entries[n + 1 :]:
+            similar = difflib.SequenceMatcher(None, a["pregunta"], b["pregunta"]).ratio()
+            assert similar < 0.7, (first, second, similar)
+            assert a["correcta"] != b["correcta"], (first, second)
+
+
 def test_every_lesson_has_one_solution_and_every_solution_a_lesson():
     solutions = sorted(path.stem for path in SOLUTIONS.glob("*.ipy"))
     assert solutions == [lesson.stem for lesson in LESSONS]

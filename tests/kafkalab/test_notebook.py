@@ -295,6 +295,29 @@ def test_quiz_checks_the_answer_and_hides_it_in_static_html():
         kafkalab.quiz("¿?", ["a", "b"], correcta=2, explicacion="")
 
 
+def test_a_bank_question_comes_in_an_order_of_its_own_for_each_person_always_the_same():
+    """``quiz("02-1")``: the lesson's source names only the id; each person sees the options
+    in an order seeded by their user name and the id, which never changes."""
+    import json
+
+    from kafkalab.notebook import QUIZ_BANK, quiz_order
+
+    entry = json.loads(QUIZ_BANK.read_text())["02-1"]
+    question = kafkalab.quiz("02-1")
+    assert question.pregunta == entry["pregunta"]
+    assert sorted(question.opciones) == sorted([entry["correcta"], *entry["incorrectas"]])
+    assert question.opciones[question.correcta] == entry["correcta"]
+    assert kafkalab.quiz("02-1").opciones == question.opciones  # the same, every time
+    question.choices.value = question.correcta
+    question.button.click()
+    assert "¡Correcto!" in question.feedback.value
+    orders = {tuple(quiz_order("02-1", 4, person)) for person in ("ana", "luis", "eva", "sara")}
+    assert len(orders) > 1  # people see different orders
+    assert quiz_order("02-1", 4, "ana") == quiz_order("02-1", 4, "ana")
+    with pytest.raises(KafkaLabError, match="No hay ninguna pregunta «99-9»"):
+        kafkalab.quiz("99-9")
+
+
 # --- the notebook's one cluster (last: it replaces the module's cluster) ----------------------
 
 
