@@ -90,8 +90,11 @@ def main() -> None:
     def forward_signal(number, _frame) -> None:
         send(frame(b"S", struct.pack(">i", number)))
 
-    signal.signal(signal.SIGINT, forward_signal)
-    signal.signal(signal.SIGTERM, forward_signal)
+    # As a JVM does: a signal ignored when the program started (a command run with `&` by a
+    # script has SIGINT ignored) stays ignored, and the tool never hears of it.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, forward_signal)
 
     def pump_input() -> None:
         try:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import uuid
 
 import pytest
 
 from kafkalab import Cluster
+
+# The tests stand for a person at a terminal, whose Ctrl+C reaches the programs they run. A run
+# started in the background by a script (`make test &`) inherits SIGINT ignored, and so would
+# every JVM it starts (a JVM keeps a signal ignored that was ignored when it started): give
+# SIGINT back its usual handler, which the programs the tests start see as the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _counter = itertools.count()
 

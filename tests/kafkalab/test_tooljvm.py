@@ -57,13 +57,14 @@ class Tools:
         )
         return completed.returncode, completed.stdout, STAMP.sub("[T]", completed.stderr)
 
-    def popen(self, warm: bool, tool: str, *args: str) -> subprocess.Popen:
+    def popen(self, warm: bool, tool: str, *args: str, **options) -> subprocess.Popen:
         return subprocess.Popen(
             self.command(tool, *args),
             env=self.warm_env if warm else self.fresh_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            **options,
         )
 
     def log(self) -> str:
@@ -371,6 +372,34 @@ def test_an_interrupted_console_consumer_behaves_like_a_jvm(cluster3, tools, top
     assert outcomes[True][0] == 128 + signum
     assert outcomes[True][3] == ["Processed a total of 3 messages"]
     assert outcomes[True][4] == [["3", "3", "0"]]
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_a_consumer_started_with_sigint_ignored_ignores_it_like_a_jvm(cluster3, tools, topic):
+    """A command run with `&` by a script starts with SIGINT ignored, and a JVM then never
+    hears it: the warm call must not either. SIGINT, then SIGTERM: both end with 143 (SIGTERM),
+    not 130 (SIGINT), and print their count."""
+    cluster3.run(f"kafka-topics.sh --create --topic {topic} --partitions 1")
+    cluster3.run(f"kafka-console-producer.sh --topic {topic}", input="a\nb\nc\n")
+    outcomes = {}
+    for warm in (False, True):
+        consumer = tools.popen(
+            warm,
+            "kafka-console-consumer.sh",
+            *("--topic", topic, "--group", f"{topic}-{warm}", "--from-beginning"),
+            preexec_fn=_ignore_sigint,
+        )
+        read = [consumer.stdout.readline() for _ in range(3)]
+        consumer.send_signal(signal.SIGINT)
+        consumer.send_signal(signal.SIGTERM)
+        _rest, err = _communicate_or_explain(consumer, signal.SIGTERM, warm)
+        outcomes[warm] = (consumer.returncode, read, err.splitlines()[-1:])
+    assert outcomes[True] == outcomes[False]
+    assert outcomes[True][0] == 128 + signal.SIGTERM
+    assert outcomes[True][2] == ["Processed a total of 3 messages"]
 
 
 def _communicate_or_explain(process: subprocess.Popen, signum: int, warm: bool):
