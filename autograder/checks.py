@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kafkalab.readers import admin_client, group_offsets, read_topic, user_topics
+from kafkalab.readers import admin_client, eventually, group_offsets, read_topic, user_topics
 
 __all__ = [
     "Message",
@@ -99,12 +99,18 @@ def _admin() -> Iterator:
 
 
 def topic_partitions(topic: str) -> dict[int, list[int]] | None:
-    """Partition -> replica broker ids of ``topic``, or None when it does not exist."""
-    with _admin() as admin:
+    """Partition -> replica broker ids of ``topic``, or None when it does not exist (after
+    :data:`~kafkalab.readers.METADATA_SETTLE_S`: the broker asked may not know yet of a topic
+    created a moment ago)."""
+
+    def describe(admin):
         described = admin.describe_topics([topic])
-    if not described or described[0].get("error_code"):
-        return None
-    return {p["partition_index"]: list(p["replica_nodes"]) for p in described[0]["partitions"]}
+        if not described or described[0].get("error_code"):
+            return None
+        return {p["partition_index"]: list(p["replica_nodes"]) for p in described[0]["partitions"]}
+
+    with _admin() as admin:
+        return eventually(lambda: describe(admin))
 
 
 def _existing_topics() -> list[str]:

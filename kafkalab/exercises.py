@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from . import readers
 from .errors import KafkaLabError
 from .kafka.base import Cluster
-from .readers import admin_client, user_topics
+from .readers import admin_client, eventually, user_topics
 
 __all__ = ["SelfCheck", "TopicInfo", "read_topic", "self_check", "topic_info"]
 
@@ -130,10 +130,9 @@ def topic_info(topic: str | None = None, *, cluster: Cluster | None = None):
     from kafka.admin import ConfigResource, ConfigResourceType
 
     with admin_client(_cluster(cluster).reachable_servers(), client_id=_CLIENT) as admin:
-        names = user_topics(admin)
         if topic is None:
-            return names
-        if topic not in names:
+            return user_topics(admin)
+        if eventually(lambda: topic in user_topics(admin) or None) is None:
             raise AssertionError(f"no existe el topic «{topic}»")
         (described,) = admin.describe_topics([topic])
         partitions = sorted(described["partitions"], key=lambda p: p["partition_index"])

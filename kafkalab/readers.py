@@ -19,19 +19,34 @@ __all__ = [
     "INTERNAL_TOPICS",
     "TIMEOUT_MS",
     "PartitionOffsets",
+    "METADATA_SETTLE_S",
     "admin_client",
+    "eventually",
     "group_offsets",
     "read_topic",
     "user_topics",
 ]
 
 TIMEOUT_MS = 5000
+# A broker learns of a topic that another client created a moment after the controller does:
+# how long a topic that cannot be found is looked for before it is said to be missing.
+METADATA_SETTLE_S = 2.0
 # Topics Kafka keeps for itself; a user may name a topic "__mine", so the set is explicit.
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 
 
 def _servers(servers: str | Sequence[str]) -> list[str]:
     return servers.split(",") if isinstance(servers, str) else list(servers)
+
+
+def eventually(read, *, timeout: float = METADATA_SETTLE_S, interval: float = 0.1):
+    """``read()``, again every ``interval`` seconds while it returns None, for at most
+    ``timeout`` seconds; its last answer. For what the cluster's metadata shows a moment
+    after a change (a topic just created by another client): never a fixed wait."""
+    deadline = time.monotonic() + timeout
+    while (found := read()) is None and time.monotonic() < deadline:
+        time.sleep(interval)
+    return found
 
 
 def admin_client(
@@ -82,7 +97,7 @@ def read_topic(
         **consumer_options,
     )
     try:
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = eventually(lambda: consumer.partitions_for_topic(topic) or None)
         if not partitions:
             return None
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
