@@ -30,7 +30,7 @@ __all__ = [
 TIMEOUT_MS = 5000
 # A broker learns of a topic that another client created a moment after the controller does:
 # how long a topic that cannot be found is looked for before it is said to be missing.
-METADATA_SETTLE_S = 2.0
+METADATA_SETTLE_S = 1.0
 # Topics Kafka keeps for itself; a user may name a topic "__mine", so the set is explicit.
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 
