@@ -274,10 +274,11 @@ class Cluster(ABC):
                             f"El broker {broker.node_id} terminó al arrancar (código {code}). "
                             f"Últimas líneas de su registro:\n{broker.log_tail()}"
                         )
-                for node_id in registered_broker_ids(self.reachable_servers()) & set(waiting):
+                reachable = self.reachable_servers()
+                for node_id in registered_broker_ids(reachable) & set(waiting):
                     # Unfenced in the metadata comes a moment before the broker's own listener
                     # takes connections: a client sent to it then would be refused.
-                    if not port_open(waiting[node_id].port):
+                    if waiting[node_id].address not in reachable:
                         continue
                     waiting.pop(node_id).state = "running"
                     if bar is not None:
