@@ -12,6 +12,7 @@ magics or ``!kafka-topics.sh``) and plain kafka-python.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -321,7 +322,9 @@ def quiz(
     return Quiz(pregunta, opciones, correcta, explicacion)
 
 
+@functools.cache
 def _bank() -> dict:
+    """The question bank, read once (a quiz reads it for its question and for its order)."""
     import json
 
     return json.loads(QUIZ_BANK.read_text(encoding="utf-8"))
