@@ -24,7 +24,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from tests.support.jupyterlab import MAKE_LAB_ARGS, STUDENT_CONFIG
+from tests.support.jupyterlab import MAKE_LAB_ARGS, STUDENT_CONFIG, menu_entries
 from tests.support.kafka import wait_for
 from tests.support.paths import REPO, output_file
 
@@ -76,26 +76,6 @@ NBGRADER_PLUGINS = {
 PLUGINS = """
 return Object.fromEntries(arguments[0].map(id => [id, window.jupyterapp.hasPlugin(id)]));
 """
-
-
-def menu_entries(driver, menu: str) -> list[str]:
-    """The labels of a menu of the menu bar, as a person reads them once it is open."""
-    bar = driver.find_elements(By.CSS_SELECTOR, "#jp-menu-panel .lm-MenuBar-item")
-    [item] = [entry for entry in bar if entry.text.strip() == menu]
-    item.click()
-    labels = wait_for(
-        lambda: [
-            label.text.strip()
-            for label in driver.find_elements(
-                By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item .lm-Menu-itemLabel"
-            )
-            if label.text.strip()
-        ],
-        10,
-        what=f"las entradas del menú {menu}",
-    )
-    item.click()  # closed again
-    return labels
 
 
 def app_state(driver) -> dict | None:

@@ -72,14 +72,39 @@ class Lab(JupyterServer):
         return page
 
 
-def use_menu(driver, menu: str, label: str) -> None:
-    """Open a menu of the menu bar and click the entry a person reads there."""
+def _open_menu(driver, menu: str):
+    """Open a menu of the menu bar; its item in the bar (a second click closes it)."""
     bar = driver.find_elements(By.CSS_SELECTOR, "#jp-menu-panel .lm-MenuBar-item")
     [item] = [entry for entry in bar if entry.text.strip() == menu]
     item.click()
+    return item
+
+
+def _shown_entries(driver) -> list:
+    return [
+        label
+        for label in driver.find_elements(
+            By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item .lm-Menu-itemLabel"
+        )
+        if label.text.strip()
+    ]
+
+
+def use_menu(driver, menu: str, label: str) -> None:
+    """Open a menu of the menu bar and click the entry a person reads there."""
+    _open_menu(driver, menu)
 
     def entry():
-        shown = driver.find_elements(By.CSS_SELECTOR, ".lm-Menu .lm-Menu-item .lm-Menu-itemLabel")
-        return [each for each in shown if each.text.strip() == label]
+        return [each for each in _shown_entries(driver) if each.text.strip() == label]
 
     wait_for(entry, 10, what=f"la entrada «{label}» del menú {menu}")[0].click()
+
+
+def menu_entries(driver, menu: str) -> list[str]:
+    """The labels of a menu of the menu bar, as a person reads them once it is open; the
+    menu is closed again."""
+    item = _open_menu(driver, menu)
+    shown = wait_for(lambda: _shown_entries(driver), 10, what=f"las entradas del menú {menu}")
+    labels = [label.text.strip() for label in shown]
+    item.click()
+    return labels
