@@ -1,4 +1,5 @@
-"""Command line: ``kafkalab install [--mongo]`` (download Kafka; prepare a MongoDB server),
+"""Command line: ``kafkalab install [--mongo]`` (download Kafka and Kafka Connect with its
+MongoDB connector; prepare a MongoDB server),
 ``kafkalab bin-dir`` (for PATH)."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .distribution import ensure_kafka
+from .distribution import ensure_connect, ensure_kafka
 from .errors import KafkaLabError
 from .kafka_python_fix import install_startup_hook
 from .mongo import choose_local_server
@@ -16,7 +17,9 @@ from .training import prepare_class_sharing
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kafkalab", description="Kafka para el curso.")
     commands = parser.add_subparsers(dest="command", required=True)
-    install = commands.add_parser("install", help="descarga y verifica Kafka (solo la primera vez)")
+    install = commands.add_parser(
+        "install", help="descarga y verifica Kafka y Kafka Connect (solo la primera vez)"
+    )
     install.add_argument(
         "--mongo",
         action="store_true",
@@ -30,12 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         distribution = ensure_kafka(progress=args.command == "install" and sys.stderr.isatty())
         if args.command == "install":
             distribution.bootstrap_checkpoint()
+            progress = sys.stderr.isatty()
+            plugins = ensure_connect(distribution, progress=progress)
             install_startup_hook()
             if prepare_class_sharing(distribution, progress=False):
                 archives = distribution.archive("broker").parent
                 print(f"Arranque rápido de Java preparado en {archives}")
             print(f"Kafka {distribution.version} listo en {distribution.home}")
             print(f"Herramientas (kafka-topics.sh, ...): {distribution.bin_dir}")
+            print(f"Kafka Connect listo (connect-standalone.sh); conectores en {plugins}")
             if distribution.tool_server_jar.exists():
                 print(
                     "JVM de herramientas lista: en un notebook, las herramientas de Kafka se "

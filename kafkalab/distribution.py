@@ -31,7 +31,14 @@ from pathlib import Path
 from .errors import ChecksumError, DownloadError, KafkaLabError
 from .java import Java, find_java
 
-__all__ = ["Distribution", "ensure_kafka", "DEFAULT_KAFKA_VERSION", "TOOLS", "cache_root"]
+__all__ = [
+    "Distribution",
+    "ensure_kafka",
+    "ensure_connect",
+    "DEFAULT_KAFKA_VERSION",
+    "TOOLS",
+    "cache_root",
+]
 
 DEFAULT_KAFKA_VERSION = "4.4.0"
 LOCK_DIR = Path(__file__).parent / "locks"
@@ -76,6 +83,17 @@ TOOLS: dict[str, tuple[str, bool]] = {
     "kafka-dump-log.sh": ("org.apache.kafka.tools.DumpLogSegments", False),
 }
 BROKER_MAIN = "kafka.Kafka"
+CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectStandalone"
+# Connect plugins the lock file names, and the connectors each one offers, listed for Java's
+# ServiceLoader (see ensure_connect): a worker with plugin.discovery=service_load finds them
+# without scanning every class of every jar.
+CONNECT_PLUGIN_SERVICES: dict[str, dict[str, list[str]]] = {
+    "mongodb": {
+        "org.apache.kafka.connect.sink.SinkConnector": [
+            "com.mongodb.kafka.connect.MongoSinkConnector"
+        ],
+    },
+}
 
 # The JVM is tuned for a laptop or a 2 GB Binder pod: small heaps, serial GC, the quick C1
 # compiler only, and class data sharing (see Distribution.sharing_options).
@@ -92,6 +110,17 @@ BROKER_JVM_OPTIONS = [
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
     # Plain IPv4 sockets: listeners bind 127.0.0.1, not an IPv6 socket mapped onto it.
+    "-Djava.net.preferIPv4Stack=true",
+]
+CONNECT_JVM_OPTIONS = [
+    "-Xms32m",
+    "-Xmx256m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:CICompilerCount=1",
+    "-XX:-UsePerfData",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
     "-Djava.net.preferIPv4Stack=true",
 ]
 TOOL_JVM_OPTIONS = [
@@ -141,6 +170,20 @@ logger.classic.appenderRef.stderr.ref = stderr
 logger.classic.appenderRef.stderr.level = WARN
 """
 
+# A Connect worker logs at INFO on its standard output, like the official distribution's
+# connect-log4j2.yaml (kafkalab.connect sends that output to the worker's log file).
+_CONNECT_LOG4J = """\
+status = error
+appender.stdout.type = Console
+appender.stdout.name = stdout
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %X{connector.context}%m (%c:%L)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = stdout
+logger.classgraph.name = io.github.classgraph
+logger.classgraph.level = ERROR
+"""
+
 # The warm tool JVM: the same, written through System.err as it is when each line is logged
 # (the server gives every call its own System.err), and without the warning a second client
 # with the same client.id gives in one JVM (its metrics MBean name is taken), which a tool in
@@ -176,9 +219,15 @@ class Jar:
 
 @dataclass(frozen=True)
 class Lock:
+    """A lock file: the jars of brokers and tools (``jars``), what a Kafka Connect worker
+    adds to them (``connect``) and the Connect plugins, one folder each (``connect_plugins``,
+    name -> jars). ``tools/lock_kafka.py`` writes it."""
+
     kafka_version: str
     repository: str
     jars: tuple[Jar, ...]
+    connect: tuple[Jar, ...] = ()
+    connect_plugins: tuple[tuple[str, tuple[Jar, ...]], ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> Lock:
@@ -187,7 +236,16 @@ class Lock:
             kafka_version=data["kafka_version"],
             repository=data["repository"],
             jars=tuple(Jar(**jar) for jar in data["jars"]),
+            connect=tuple(Jar(**jar) for jar in data.get("connect", ())),
+            connect_plugins=tuple(
+                (name, tuple(Jar(**jar) for jar in jars))
+                for name, jars in data.get("connect_plugins", {}).items()
+            ),
         )
+
+    def part(self, jars: tuple[Jar, ...]) -> Lock:
+        """The same repository and version with only ``jars`` (for :func:`ensure_jars`)."""
+        return Lock(self.kafka_version, self.repository, jars)
 
 
 def available_versions() -> list[str]:
@@ -460,6 +518,40 @@ KAFKALAB_JVMARGS={shlex.quote(str(self.config_dir / "broker.jvmargs"))} \\
 """
         _write_if_changed(self.bin_dir / "kafka-server-start.sh", server_start, executable=True)
 
+    @property
+    def connect_dir(self) -> Path:
+        """Kafka Connect's jars (``libs/``) and plugin folders (``plugins/``, the worker's
+        ``plugin.path``), once :func:`ensure_connect` has put them there."""
+        return self.home / "connect"
+
+    def write_connect_launcher(self, connect_jars: Sequence[Path]) -> None:
+        """``bin/connect-standalone.sh``: a Connect worker on Kafka's jars plus
+        ``connect_jars`` (none for a ``KAFKA_HOME``, whose ``libs/`` has them)."""
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(self.config_dir / "connect-log4j2.properties", _CONNECT_LOG4J)
+        classpath = os.pathsep.join(str(jar) for jar in [*self.jars, *connect_jars])
+        lines = [
+            *CONNECT_JVM_OPTIONS,
+            "-Dlog4j2.configurationFile="
+            + _argfile_quote(str(self.config_dir / "connect-log4j2.properties")),
+            "-cp",
+            _argfile_quote(classpath),
+        ]
+        _write_if_changed(self.config_dir / "connect.jvmargs", "\n".join(lines) + "\n")
+        run = shlex.quote(str(self.bin_dir / "kafka-run-class.sh"))
+        script = f"""#!/bin/sh
+# connect-standalone.sh: a Kafka Connect worker in standalone mode, Apache Kafka {self.version}
+# ({CONNECT_MAIN}), generated by kafkalab. It logs to its standard output.
+if [ $# -lt 1 ]; then
+  echo "USAGE: $0 connect-standalone.properties [connector1.properties connector2.json ...]" >&2
+  exit 1
+fi
+KAFKALAB_JVMARGS={shlex.quote(str(self.config_dir / "connect.jvmargs"))} \\
+  exec {run} {CONNECT_MAIN} "$@"
+"""
+        _write_if_changed(self.bin_dir / "connect-standalone.sh", script, executable=True)
+
 
 def _argfile_quote(value: str) -> str:
     # Java @argfiles treat backslashes inside quotes as escapes.
@@ -527,7 +619,8 @@ def _download(jar: Jar, repository: str, target: Path, bar) -> None:
         reason = getattr(error, "reason", error)
         raise DownloadError(
             f"No se pudo descargar {jar.coordinates} desde {repository}: {reason}.\n"
-            "La primera vez kafkalab necesita red para descargar Kafka (unos 45 MB); "
+            "La primera vez kafkalab necesita red para descargar Kafka (unos 59 MB con "
+            "Kafka Connect); "
             "después funciona sin red. Comprueba tu conexión (o el proxy: HTTPS_PROXY) y "
             "vuelve a intentarlo, define KAFKALAB_MAVEN_REPOSITORY con un espejo de Maven "
             "Central, o define KAFKA_HOME apuntando a un Kafka ya instalado."
@@ -651,6 +744,83 @@ def ensure_kafka(
             )
     _READY[key] = distribution
     return distribution
+
+
+def ensure_connect(
+    distribution: Distribution | None = None, *, progress: bool = True, download: bool = True
+) -> Path:
+    """Make Kafka Connect runnable with ``distribution`` (default: :func:`ensure_kafka`'s):
+    download and verify, on first use, the worker's jars and the Connect plugins of the lock
+    file (the MongoDB connector and its driver), and write ``bin/connect-standalone.sh``.
+    Return the folder of plugin folders, a worker's ``plugin.path``.
+
+    With ``KAFKA_HOME`` the worker's jars are that Kafka's (its ``libs/``); the plugins still
+    come from the lock file of the default Kafka version.
+
+    Raises:
+        DownloadError, ChecksumError (as :func:`ensure_kafka`), KafkaLabError (a KAFKA_HOME
+        without Connect).
+    """
+    distribution = distribution or ensure_kafka(progress=progress, download=download)
+    lock_path = LOCK_DIR / f"kafka-{distribution.version}.json"
+    if not lock_path.exists():
+        lock_path = LOCK_DIR / f"kafka-{DEFAULT_KAFKA_VERSION}.json"
+    lock = Lock.load(lock_path)
+    plugins = distribution.connect_dir / "plugins"
+    with install_lock(distribution.home.parent / f".{distribution.home.name}-connect.lock"):
+        if distribution.kafka_home is None:
+            jars, _ = ensure_jars(
+                lock.part(lock.connect),
+                distribution.connect_dir / "libs",
+                progress=progress,
+                verify=True,
+                download=download,
+                description=f"Descargando Kafka Connect {lock.kafka_version} "
+                f"({len(lock.connect)} jars)",
+            )
+        elif any(jar.name.startswith("connect-runtime-") for jar in distribution.jars):
+            jars = []
+        else:
+            raise KafkaLabError(
+                f"El Kafka de KAFKA_HOME={distribution.kafka_home} no trae Kafka Connect (falta "
+                "libs/connect-runtime-*.jar). Usa la distribución oficial completa de Kafka o "
+                "borra KAFKA_HOME para que kafkalab descargue Kafka y Kafka Connect."
+            )
+        for name, plugin_jars in lock.connect_plugins:
+            ensure_jars(
+                lock.part(plugin_jars),
+                plugins / name,
+                progress=progress,
+                verify=True,
+                download=download,
+                description=f"Descargando el conector {name} de Kafka Connect "
+                f"({len(plugin_jars)} jars)",
+            )
+            services = CONNECT_PLUGIN_SERVICES.get(name)
+            if services:
+                _write_service_manifest(plugins / name / "kafkalab-services.jar", services)
+        distribution.write_connect_launcher(jars)
+    return plugins
+
+
+def _write_service_manifest(path: Path, services: dict[str, list[str]]) -> None:
+    """A jar with only ``META-INF/services`` entries (what Kafka's ``connect-plugin-path.sh
+    sync-manifests`` adds to a plugin), rewritten only when its content changes."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for interface, classes in sorted(services.items()):
+            entry = zipfile.ZipInfo(f"META-INF/services/{interface}", (1980, 1, 1, 0, 0, 0))
+            archive.writestr(entry, "".join(f"{name}\n" for name in classes))
+    content = buffer.getvalue()
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == content:
+            return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
 
 
 def _from_kafka_home(kafka_home: Path, root: Path, java: Java) -> Distribution:

@@ -20,6 +20,7 @@ __all__ = [
     "MongoError",
     "MongoStartError",
     "FerretDBError",
+    "ConnectError",
     "explain_kafka_output",
     "failure_message",
     "kafka_said",
@@ -84,6 +85,10 @@ class MongoStartError(MongoError):
 
 class FerretDBError(KafkaLabError):
     title = "FerretDB no disponible"
+
+
+class ConnectError(KafkaLabError):
+    title = "Kafka Connect falló"
 
 
 _LEGAL_TOPIC = "letras ASCII (a-z, A-Z), dígitos (0-9), punto (.), guion bajo (_) y guion (-)"

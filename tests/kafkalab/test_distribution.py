@@ -20,7 +20,7 @@ import pytest
 
 from kafkalab import distribution as dist_module
 from kafkalab import ensure_kafka
-from kafkalab.distribution import LOCK_DIR, TOOLS, Lock
+from kafkalab.distribution import CONNECT_MAIN, LOCK_DIR, TOOLS, Lock, ensure_connect
 from kafkalab.errors import ChecksumError, DownloadError, JavaError, KafkaLabError
 from kafkalab.java import find_java
 from kafkalab.tooljvm import ECJ
@@ -35,7 +35,9 @@ def _forget_ready_distributions(monkeypatch):
 
 @pytest.fixture(scope="module")
 def installed():
-    return ensure_kafka(progress=False)
+    distribution = ensure_kafka(progress=False)
+    ensure_connect(distribution, progress=False)
+    return distribution
 
 
 def _serve(directory: Path):
@@ -62,6 +64,16 @@ def _repository(root: Path, installed, tamper: str | None = None) -> Path:
             target.write_bytes(bytes(data))
         else:
             target.symlink_to(source)
+    # So do Kafka Connect's jars and its plugins.
+    for jar in LOCK.connect:
+        target = root / jar.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(installed.connect_dir / "libs" / jar.file_name)
+    for name, jars in LOCK.connect_plugins:
+        for jar in jars:
+            target = root / jar.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(installed.connect_dir / "plugins" / name / jar.file_name)
     # The compiler of the warm tool JVM comes from the same repository.
     for jar in ECJ.jars:
         target = root / jar.path
@@ -99,6 +111,74 @@ def test_lock_file_pins_every_jar_with_size_and_sha256():
     for jar in LOCK.jars:
         assert re.fullmatch(r"[0-9a-f]{64}", jar.sha256), jar
         assert jar.size > 0 and jar.path.endswith(".jar")
+
+
+def test_lock_file_pins_kafka_connect_and_the_mongodb_connector():
+    connect = {jar.coordinates.rsplit(":", 1)[0] for jar in LOCK.connect}
+    assert {
+        "org.apache.kafka:connect-runtime",
+        "org.apache.kafka:connect-api",
+        "org.apache.kafka:connect-json",
+        "org.apache.kafka:connect-transforms",
+        "org.eclipse.jetty:jetty-server",
+        "org.glassfish.jersey.core:jersey-server",
+    } <= connect
+    # One class path holds both sets: nothing twice, so no two versions of one library.
+    assert not connect & {jar.coordinates.rsplit(":", 1)[0] for jar in LOCK.jars}
+    plugins = dict(LOCK.connect_plugins)
+    assert set(plugins) == {"mongodb"}
+    mongodb = {jar.coordinates.rsplit(":", 1)[0] for jar in plugins["mongodb"]}
+    assert {
+        "org.mongodb.kafka:mongo-kafka-connect",
+        "org.mongodb:mongodb-driver-sync",
+        "org.mongodb:mongodb-driver-core",
+        "org.mongodb:bson",
+    } <= mongodb
+    # The worker brings connect-api and kafka-clients: a plugin must not bring its own.
+    assert not any(jar.coordinates.startswith("org.apache.") for jar in plugins["mongodb"])
+    for jar in [*LOCK.connect, *plugins["mongodb"]]:
+        assert re.fullmatch(r"[0-9a-f]{64}", jar.sha256), jar
+        assert jar.size > 0 and jar.path.endswith(".jar")
+    added = sum(jar.size for jar in [*LOCK.connect, *plugins["mongodb"]])
+    assert added < 16_000_000  # Connect adds a little to Kafka's 45 MB
+
+
+def test_connect_standalone_runs_a_class_that_is_in_its_jars(installed):
+    script = (installed.bin_dir / "connect-standalone.sh").read_text()
+    assert CONNECT_MAIN in script and "connect.jvmargs" in script
+    argfile = (installed.config_dir / "connect.jvmargs").read_text()
+    classes = set()
+    for jar in installed.connect_dir.glob("libs/*.jar"):
+        assert str(jar) in argfile
+        with zipfile.ZipFile(jar) as archive:
+            classes.update(archive.namelist())
+    assert CONNECT_MAIN.replace(".", "/") + ".class" in classes
+    usage = subprocess.run(
+        [str(installed.bin_dir / "connect-standalone.sh")], capture_output=True, text=True
+    )
+    assert usage.returncode == 1 and "USAGE" in usage.stderr
+    with zipfile.ZipFile(installed.connect_dir / "plugins/mongodb/kafkalab-services.jar") as jar:
+        listed = jar.read("META-INF/services/org.apache.kafka.connect.sink.SinkConnector")
+    assert listed.decode().split() == ["com.mongodb.kafka.connect.MongoSinkConnector"]
+
+
+def test_connect_jars_download_verified_and_are_repaired(tmp_path, local_maven):
+    cache = tmp_path / "cache"
+    distribution = ensure_kafka(cache_dir=cache, progress=False)
+    plugins = ensure_connect(distribution, progress=False)
+    assert plugins == cache / "kafka-4.4.0" / "connect" / "plugins"
+    libs = distribution.connect_dir / "libs"
+    assert sorted(p.name for p in libs.iterdir()) == sorted(j.file_name for j in LOCK.connect)
+    driver = plugins / "mongodb" / "mongodb-driver-core-4.7.2.jar"
+    data = bytearray(driver.read_bytes())
+    data[100] ^= 0xFF
+    driver.write_bytes(bytes(data))
+    (libs / "connect-runtime-4.4.0.jar").unlink()
+    ensure_connect(distribution, progress=False)
+    expected = {j.file_name: j.sha256 for _, jars in LOCK.connect_plugins for j in jars}
+    assert dist_module._sha256(driver) == expected[driver.name]
+    assert (libs / "connect-runtime-4.4.0.jar").exists()
+    assert (distribution.bin_dir / "connect-standalone.sh").exists()
 
 
 def test_every_launcher_runs_a_class_that_is_in_the_jars(installed):

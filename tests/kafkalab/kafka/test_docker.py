@@ -73,3 +73,27 @@ def test_an_image_that_cannot_be_had_is_explained():
         assert not engine.containers.list(all=True, filters={"ancestor": "kafkalab/no-existe:0"})
     finally:
         engine.close()
+
+
+def test_kafka_connect_sinks_a_docker_clusters_topic_into_mongodb(docker_cluster3, topic):
+    """The Connect worker runs on this machine with the course's Java and reaches the docker
+    brokers through their published 127.0.0.1 ports, like every other client."""
+    from kafka import KafkaProducer
+
+    from kafkalab import Mongo, start_mongo_sink
+
+    docker_cluster3.run(f"kafka-topics.sh --create --topic {topic} --partitions 3")
+    producer = KafkaProducer(bootstrap_servers=docker_cluster3.bootstrap_servers)
+    for number in range(12):
+        key = f"k{number % 4}"
+        producer.send(topic, key=key.encode(), value=f'{{"n": {number}}}'.encode())
+    producer.flush()
+    producer.close()
+    with Mongo.start(backend="local", progress=False) as mongo:
+        worker = start_mongo_sink(topic, mongo, cluster=docker_cluster3, progress=False)
+        try:
+            assert worker.wait_until_caught_up() == 12
+            documents = {d["_id"]: d["n"] for d in mongo.client()["curso"][topic].find()}
+        finally:
+            worker.stop()
+    assert documents == {"k0": 8, "k1": 9, "k2": 10, "k3": 11}
