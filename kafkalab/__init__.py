@@ -15,18 +15,25 @@ scripts, Java, class-sharing archives. ``tooljvm.py`` (+ ``toolserver/ToolServer
 without a JVM per call. ``errors.py``: every error class and
 ``failure_message()`` (a failed CLI call in Spanish). ``notebook.py``, ``pictures.py``,
 ``widgets.py``: the notebook layer (magics, environment, live views, quizzes); ``exercises.py``
-the end-of-lesson self-checks and the readers they use; ``manual.py`` Kafka started by hand
-(``Terminal``: a scratch folder, commands shown as typed, a guarded server).
+the end-of-lesson self-checks and the readers they use; ``lesson_checks.py`` the checks too long
+for a lesson cell (``check_exercise("05")``), run on ``crashes.py``, which kills a consumer
+function's process around the commit of a chosen offset; ``manual.py`` Kafka started by hand
+(``Terminal``: a scratch folder, commands shown as typed, a guarded server). ``share.py``:
+console consumers of a share group (``ShareConsumers``, lesson 04). ``connect.py``:
+a Kafka Connect worker with the MongoDB sink (``start_mongo_sink``), guarded like a broker.
 ``kafka_python_fix.py``: a kafka-python 3.0.x rebalance fix. A new backend is one module in
 ``kafka/`` or ``mongo/`` (subclasses of ``Cluster``/``Broker`` or ``Mongo``, ``BACKEND = ...``)
 plus its name in ``backends.NAMES``; the contract tests (tests/kafkalab/kafka) then take it.
 """
 
 from . import kafka_python_fix
+from .connect import ConnectWorker, start_mongo_sink
+from .crashes import KillPoint, crash_run
 from .distribution import Distribution, ensure_kafka
 from .errors import KafkaLabError
 from .exercises import read_topic, self_check, topic_info
 from .kafka import Broker, Cluster, CommandResult
+from .lesson_checks import check_exercise
 from .mongo import Mongo
 from .notebook import (
     current_cluster,
@@ -55,6 +62,11 @@ __all__ = [
     "show_group",
     "quiz",
     "self_check",
+    "check_exercise",
+    "crash_run",
+    "KillPoint",
     "topic_info",
     "read_topic",
+    "start_mongo_sink",
+    "ConnectWorker",
 ]

@@ -29,7 +29,7 @@ NOT_YET = "Todavía no"
 _CLIENT = "kafkalab-ejercicio"
 
 
-def _cluster(cluster: Cluster | None) -> Cluster:
+def cluster_of(cluster: Cluster | None) -> Cluster:
     if cluster is not None:
         return cluster
     from .notebook import current_cluster
@@ -87,7 +87,7 @@ class SelfCheck:
         )
 
 
-def _run(text: str, check: Callable[[], object]) -> Result:
+def run_check(text: str, check: Callable[[], object]) -> Result:
     try:
         outcome = check()
     except AssertionError as error:
@@ -107,7 +107,7 @@ def self_check(*checks: tuple[str, Callable[[], object]]) -> SelfCheck:
     """
     if not checks:
         raise KafkaLabError("self_check necesita al menos una comprobación.")
-    return SelfCheck([_run(text, check) for text, check in checks])
+    return SelfCheck([run_check(text, check) for text, check in checks])
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def topic_info(topic: str | None = None, *, cluster: Cluster | None = None):
     """
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    with admin_client(_cluster(cluster).reachable_servers(), client_id=_CLIENT) as admin:
+    with admin_client(cluster_of(cluster).reachable_servers(), client_id=_CLIENT) as admin:
         if topic is None:
             return user_topics(admin)
         if eventually(lambda: topic in user_topics(admin) or None) is None:
@@ -158,7 +158,7 @@ def read_topic(
     (``value_deserializer``, ``isolation_level``...). Raises AssertionError when the topic
     does not exist or cannot be read whole in time.
     """
-    servers = _cluster(cluster).reachable_servers()
+    servers = cluster_of(cluster).reachable_servers()
     try:
         records = readers.read_topic(
             servers, topic, timeout=timeout, client_id=_CLIENT, **consumer_options
