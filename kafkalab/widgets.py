@@ -43,7 +43,7 @@ def in_ipython():
     return get_ipython()
 
 
-def _terminate(processes: list[subprocess.Popen], grace: float) -> None:
+def terminate_consoles(processes: list[subprocess.Popen], grace: float) -> None:
     """Stop console consumers: SIGTERM (they commit and leave the group), then kill.
 
     Also the finalizer that runs at interpreter exit; it must not refer to the owner.
@@ -57,6 +57,20 @@ def _terminate(processes: list[subprocess.Popen], grace: float) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(deadline - time.monotonic(), 0))
         kill_guarded(process)  # if it is still running; closes the guard's stdin either way
+
+
+def spawn_console_tool(cluster: Cluster, command: Sequence[str]) -> subprocess.Popen:
+    """``command`` (a console tool and its arguments, ``--bootstrap-server`` filled in) as a
+    guarded JVM of its own, stopped on its own: not a call of the notebook's warm tool JVM,
+    where console consumers run one at a time. Its stdout and stderr are pipes to read."""
+    distribution = cluster.distribution
+    environment = distribution.tool_environment()
+    environment.pop(SOCKET_VARIABLE, None)
+    tool, *arguments = command
+    return spawn_guarded(
+        [str(distribution.tool(tool)), "--bootstrap-server", cluster.bootstrap_servers, *arguments],
+        env=environment,
+    )
 
 
 class ConsoleConsumers:
@@ -107,7 +121,7 @@ class ConsoleConsumers:
         self._widget = None
         self._panes: list = []
         self._display = None  # the IPython DisplayHandle of the panes
-        self._finalizer = weakref.finalize(self, _terminate, self._processes, 5.0)
+        self._finalizer = weakref.finalize(self, terminate_consoles, self._processes, 5.0)
 
     # --- starting -------------------------------------------------------------------
 
@@ -149,21 +163,8 @@ class ConsoleConsumers:
                 "con cluster.run('kafka-console-consumer.sh --topic T --from-beginning "
                 "--max-messages N')."
             )
-        environment = distribution.tool_environment()
-        # Each live consumer is a JVM of its own, stopped on its own: not calls of the
-        # notebook's warm tool JVM, where console consumers run one at a time.
-        environment.pop(SOCKET_VARIABLE, None)
         for index in range(self.count):
-            tool, *arguments = self.command(index)
-            process = spawn_guarded(
-                [
-                    str(distribution.tool(tool)),
-                    "--bootstrap-server",
-                    self.cluster.bootstrap_servers,
-                    *arguments,
-                ],
-                env=environment,
-            )
+            process = spawn_console_tool(self.cluster, self.command(index))
             self._processes.append(process)
             for stream, is_output in ((process.stdout, True), (process.stderr, False)):
                 reader = threading.Thread(
@@ -288,7 +289,7 @@ class ConsoleConsumers:
     def stop(self, timeout: float = 15) -> None:
         """Stop every consumer with SIGTERM, as Ctrl+C would: they commit and leave the group."""
         self._mark_signalled()
-        _terminate(self._processes, timeout)
+        terminate_consoles(self._processes, timeout)
         self._finish()
         self._update_display()
 

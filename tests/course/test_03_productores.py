@@ -124,3 +124,32 @@ def test_producers_more_partitions_move_a_key(producers):
     earlier = {r["Partition"] for r in ana if r["value"] != "pedido devuelto"}
     assert returned == [str(partition_for("ana", 4))]
     assert earlier == {str(partition_for("ana", 3))} and returned[0] not in earlier
+
+
+def test_producers_bigger_batches_and_gzip_as_the_table_shows(producers):
+    """The throughput table: what the text reads in it, never a timing."""
+    printed = cell_output(producers, "rendimiento")
+    rows = {}
+    for line in printed.splitlines():
+        words = line.split()
+        if words and words[0] in ("por-defecto", "lotes-grandes", "lotes-gzip"):
+            rows[words[0]] = dict(
+                zip(
+                    ["seconds", "rate", "batch", "per_request", "compression", "disk_kb"],
+                    map(float, words[1:]),
+                    strict=True,
+                )
+            )
+    assert set(rows) == {"por-defecto", "lotes-grandes", "lotes-gzip"}, printed
+    assert all(row["seconds"] > 0 and row["rate"] > 0 for row in rows.values()), printed
+    default, bigger, gzip = rows["por-defecto"], rows["lotes-grandes"], rows["lotes-gzip"]
+    # Batches never pass batch_size (16 KB by default); 128 KB and linger_ms=50 make them larger
+    # and each request carries more messages.
+    assert 0 < default["batch"] <= 16384 < bigger["batch"], printed
+    assert bigger["per_request"] > default["per_request"], printed
+    # Uncompressed: a ratio of 1.00 and about the same bytes on disk, whatever the batches.
+    assert default["compression"] == bigger["compression"] == 1.0, printed
+    assert abs(default["disk_kb"] - bigger["disk_kb"]) <= 0.1 * bigger["disk_kb"], printed
+    # gzip: the batch shrinks, and the broker keeps it as it came, so the disk shrinks too.
+    assert gzip["compression"] < 0.5, printed
+    assert 0 < gzip["disk_kb"] < 0.5 * bigger["disk_kb"], printed

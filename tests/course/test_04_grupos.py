@@ -157,3 +157,42 @@ def test_groups_committed_offsets_lag_and_no_active_members(groups):
     assert "Processed a total of 5 messages" in cell_output(groups, "analitica-vuelve")
     caught_up = group_table(cell_output(groups, "describir-analitica-al-dia"))
     assert [int(row[5]) for row in caught_up] == [0, 0, 0]
+
+
+def members_of(text: str, group: str) -> dict[str, tuple[str, str, int]]:
+    """`--describe --members`, with or without GROUP-INSTANCE-ID:
+    {CLIENT-ID: (CONSUMER-ID, GROUP-INSTANCE-ID or "", #PARTITIONS)}."""
+    found = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 6 and words[0] == group:
+            found[words[4]] = (words[1], words[2], int(words[5]))
+        elif len(words) == 5 and words[0] == group:
+            found[words[3]] = (words[1], "", int(words[4]))
+    return found
+
+
+def test_groups_a_consumer_that_stops_polling_leaves_and_comes_back_as_a_new_member(groups):
+    joined = members_of(cell_output(groups, "vivo-unirse"), "lento")
+    assert set(joined) == {"consumidor-lento"} and joined["consumidor-lento"][2] == 3, joined
+    left = cell_output(groups, "vivo-expulsado")
+    seconds = float(re.search(r"Fuera del grupo ([\d.]+) s después de su último poll\(\)", left)[1])
+    # max_poll_interval_ms=3000: out of the group after 3 s, well before the 30 s bound.
+    assert 3.0 <= seconds < 30, left
+    assert members_of(left, "lento") == {}, left
+    back = members_of(cell_output(groups, "vivo-vuelve"), "lento")
+    assert set(back) == {"consumidor-lento"} and back["consumidor-lento"][2] == 3, back
+    assert back["consumidor-lento"][0] != joined["consumidor-lento"][0]  # another CONSUMER-ID
+
+
+def test_groups_a_static_member_keeps_its_place_and_partitions_when_closed(groups):
+    closed = cell_output(groups, "estatico")
+    assert "GROUP-INSTANCE-ID" in closed, closed
+    kept = members_of(closed, "estatico")
+    assert list(kept) == ["consumidor-estatico"], closed
+    consumer_id, instance, partitions = kept["consumidor-estatico"]
+    assert (instance, partitions) == ("trabajador-1", 3), closed
+    back = members_of(cell_output(groups, "estatico-vuelve"), "estatico")
+    assert list(back) == ["consumidor-estatico"], back
+    assert back["consumidor-estatico"][1:] == ("trabajador-1", 3)
+    assert back["consumidor-estatico"][0] != consumer_id  # the same place, a new CONSUMER-ID
