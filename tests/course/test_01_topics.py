@@ -14,6 +14,7 @@ from tests.support.course import (
     check_exercise,
     check_recap,
     end_offsets,
+    group_rows,
     run_lesson,
     topic_id,
 )
@@ -56,6 +57,17 @@ def topics(runs, request):
 
 def test_ends_with_recap_exercise_and_references():
     check_recap(LESSON)
+
+
+def test_python_primer_sends_reads_and_commits_one_greeting(topics):
+    # The future tells where the greeting landed; the group reads it and commits up to the
+    # end (LAG 0). Each run starts a new cluster, so both runs see offset 0.
+    sent = cell_output(topics, "python-producir")
+    assert "Guardado en la partición 0, offset 0" in sent, sent
+    read = cell_output(topics, "python-consumir")
+    lines = re.findall(r"^partición \d+, offset \d+: .*$", read, re.M)
+    assert lines == ["partición 0, offset 0: hola desde Python"], read
+    assert group_rows(read, "primeros-pasos") == {0: ("1", "1", "0")}
 
 
 def test_exercise_self_check_fails_as_shipped_and_passes_with_the_solution(runs):

@@ -17,7 +17,7 @@ from tests.support.course import (
     java_string_hash,
     run_lesson,
 )
-from tests.support.notebooks import cell_output
+from tests.support.notebooks import cell_output, plain_output
 from tests.support.paths import COURSE
 
 pytestmark = pytest.mark.slow
@@ -42,6 +42,24 @@ def test_ends_with_recap_exercise_and_references():
 
 def test_exercise_self_check_fails_as_shipped_and_passes_with_the_solution(runs):
     check_exercise(runs)
+    assert "la función facturar(grupo, fichero) — todavía no existe" in plain_output(
+        runs.shipped, "comprobar"
+    )
+
+
+def test_exercise_check_kills_the_solution_twice_and_only_the_payment_in_flight_repeats(runs):
+    # The solution commits after it writes: killed before the commit of pago-05, it writes
+    # pago-05 again on restart; killed after it, nothing is lost or repeated.
+    text = plain_output(runs.solved, "comprobar")
+    assert (
+        "sí, antes de confirmar · perdidos: ninguno · repetidos: pago-05 · "
+        "todo confirmado: sí" in text
+    ), text
+    assert (
+        "sí, después de confirmar · perdidos: ninguno · repetidos: ninguno · "
+        "todo confirmado: sí" in text
+    ), text
+    assert "pago-00', 'pago-01'" in cell_output(runs.solved, "ejercicio")
 
 
 def test_semantics_commit_is_stored_in_consumer_offsets(semantics):

@@ -48,7 +48,15 @@ def test_ends_with_recap_exercise_and_references():
 
 def test_exercise_self_check_fails_as_shipped_and_passes_with_the_solution(runs):
     check_exercise(runs)
-    assert plain_output(runs.shipped, "comprobar").count("✘") == 3
+    shipped = plain_output(runs.shipped, "comprobar")
+    assert shipped.count("✘") == 1 and "guardar_productos(grupo, coleccion)" in shipped, shipped
+    # The check killed the solution before and after its commit of P007's last version, and
+    # restarted it: nothing lost either time (an upsert by code makes a repeat harmless).
+    checked = plain_output(runs.solved, "comprobar")
+    for moment in ("antes de confirmar", "después de confirmar"):
+        assert f"sí, {moment} · sin su último precio: ninguno · documentos de más: ninguno" in (
+            checked
+        ), checked
     solved = cell_output(runs.solved, "ejercicio")
     passes = [
         int(n) for n in re.findall(r"^(?:Primera|Segunda) pasada: (\d+) mensajes$", solved, re.M)
@@ -130,3 +138,28 @@ def test_pipeline_reading_everything_again_adds_no_duplicates(pipeline):
 
 def test_pipeline_shows_no_deprecation_warnings(pipeline):
     check_clean_outputs(pipeline)
+
+
+def test_kafka_connect_moves_the_topic_into_mongodb_without_code(pipeline):
+    started = cell_output(pipeline, "connect-arrancar")
+    assert re.search(
+        r"Kafka Connect: conector «personas-a-mongodb» en marcha \([\d.]+ s\): "
+        r"personas → curso\.personas_connect",
+        started,
+    ), started
+    assert "connector.class=com.mongodb.kafka.connect.MongoSinkConnector" in started
+    assert "topics=personas" in started
+    counted = cell_output(pipeline, "connect-contar")
+    # Every message of the topic (60 people and the move) went through Connect ...
+    assert "Kafka Connect ha escrito 61 mensajes de «personas»" in counted
+    # ... into one document per DNI, as the Python consumer's, with the newest version.
+    assert "Documentos en curso.personas_connect: 60" in counted
+    assert "Documentos en curso.personas: 60" in counted
+    assert re.search(r"^.+ vive en Teruel$", counted, re.M), counted
+    stopped = cell_output(pipeline, "connect-parar")
+    rows = re.findall(
+        r"^connect-personas-a-mongodb\s+personas\s+(\d)\s+(\d+)\s+(\d+)\s+0\b", stopped, re.M
+    )
+    assert sorted(partition for partition, _, _ in rows) == ["0", "1", "2"], stopped
+    assert sum(int(end) for _, _, end in rows) == 61
+    assert all(committed == end for _, committed, end in rows)

@@ -103,6 +103,29 @@ def test_no_answer_position_dominates_and_no_question_is_asked_twice():
             assert a["correcta"] != b["correcta"], (first, second)
 
 
+CORE_PATH_WORDS = 2000
+MORE = "## Para saber más"
+
+
+def core_path_words(text: str) -> int:
+    """Words of prose a student reads before the lesson's optional part: without the front
+    matter and code, up to the first «Para saber más» section (or the self-assessment)."""
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    ends = [text.find(mark) for mark in (MORE, "## Autoevaluación") if mark in text]
+    return len(text[: min(ends)].split())
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem[:2])
+def test_core_path_of_every_lesson_is_at_most_2000_words(path):
+    """What is beyond the core (share groups, the dynamic quorum, the partitioner's history)
+    sits in «Para saber más» sections after it, before the self-assessment."""
+    text = path.read_text()
+    assert core_path_words(text) <= CORE_PATH_WORDS, core_path_words(text)
+    if MORE in text:
+        assert text.index(MORE) < text.index("## Autoevaluación")
+
+
 def test_every_lesson_has_one_solution_and_every_solution_a_lesson():
     solutions = sorted(path.stem for path in SOLUTIONS.glob("*.ipy"))
     assert solutions == [lesson.stem for lesson in LESSONS]
