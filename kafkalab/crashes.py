@@ -234,7 +234,7 @@ def crash_run(
         signum = os.WTERMSIG(status)
         killed = kill is not None and signum == signal.SIGKILL
         if not killed and not error:
-            error = f"el proceso murió por la señal {signal.Signals(signum).name}"
+            error = f"murió por la señal {signal.Signals(signum).name}"
     exit_code = None
     if os.WIFSIGNALED(status):
         exit_code = -os.WTERMSIG(status)

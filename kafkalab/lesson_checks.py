@@ -445,6 +445,8 @@ class CrashTrial:
 def _run_problem(run: CrashRun) -> str:
     if run.timed_out:
         return f"no terminó en {_RUN_TIMEOUT_S} s (¿pusiste un plazo o consumer_timeout_ms?)"
+    if run.error.startswith("murió"):
+        return run.error
     if run.error:
         return f"lanzó {run.error}"
     return ""

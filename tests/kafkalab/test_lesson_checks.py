@@ -235,3 +235,15 @@ def test_customer_events_fail_with_the_shops_settings_and_pass_once_fixed(cluste
     )
     check = check_exercise("03", cluster=cluster3)
     assert check.passed, repr(check)
+
+
+def test_billing_reports_a_function_whose_process_dies_by_a_signal(payments):
+    def segfaults(grupo, fichero):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    check = check_exercise("05", cluster=payments, function=segfaults)
+    assert not check.passed
+    assert "tu función murió por la señal SIGSEGV" in repr(check)
