@@ -14,7 +14,8 @@ scripts, Java, class-sharing archives. ``tooljvm.py`` (+ ``toolserver/ToolServer
 ``_tool_client.py``): the cluster's warm tool JVM, which runs the CLI tools' main classes
 without a JVM per call. ``errors.py``: every error class and
 ``failure_message()`` (a failed CLI call in Spanish). ``notebook.py``, ``pictures.py``,
-``widgets.py``: the notebook layer (magics, environment, live views, quizzes); ``exercises.py``
+``widgets.py``: the notebook layer (magics, environment, live views, quizzes); ``drawings.py``
+a partition drawn box by box (lessons 01, 05, 06); ``exercises.py``
 the end-of-lesson self-checks and the readers they use; ``lesson_checks.py`` the checks too long
 for a lesson cell (``check_exercise("05")``), run on ``crashes.py``, which kills a consumer
 function's process around the commit of a chosen offset; ``manual.py`` Kafka started by hand
@@ -30,6 +31,7 @@ from . import kafka_python_fix
 from .connect import ConnectWorker, start_mongo_sink
 from .crashes import KillPoint, crash_run
 from .distribution import Distribution, ensure_kafka
+from .drawings import show_offsets, show_partitions, show_transactions
 from .errors import KafkaLabError
 from .exercises import read_topic, self_check, topic_info
 from .kafka import Broker, Cluster, CommandResult
@@ -60,6 +62,9 @@ __all__ = [
     "watch_consumers",
     "show_cluster",
     "show_group",
+    "show_partitions",
+    "show_offsets",
+    "show_transactions",
     "quiz",
     "self_check",
     "check_exercise",

@@ -31,7 +31,7 @@ LECTURAS = {
 
 
 def drawing(text: str) -> dict[int, tuple[int, list[tuple[int, str]]]]:
-    """dibujar_particiones' HTML: {partition: (boxes drawn as deleted, [(offset, value)])}."""
+    """kafkalab.show_partitions' HTML: {partition: (boxes drawn as deleted, [(offset, value)])}."""
     rows = {}
     for partition, row in re.findall(
         r'data-particion="(\d+)"(.*?)(?=data-particion=|$)', text, re.S

@@ -106,7 +106,7 @@ def test_semantics_commit_after_processing_repeats_the_payment(semantics):
 
 
 def offset_boxes(html: str) -> dict[int, str]:
-    """The state of each offset in a `dibujar_particion` picture: {offset: state}."""
+    """The state of each offset in a `kafkalab.show_offsets` picture: {offset: state}."""
     found = re.findall(r'<div title="(\w+)"[^>]*>(\d+)</div>', html)
     return {int(offset): state for state, offset in found}
 
