@@ -19,6 +19,7 @@ handlers (it ends with ``os._exit``).
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import select
 import signal
@@ -145,6 +146,8 @@ def _child(
         os.dup2(fd, 2)
         os.close(fd)
         sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        # A crash's traceback dump goes to the run's output too, not to the kernel's log.
+        faulthandler.enable(file=sys.stderr)
         sys.stdin = open(os.devnull)  # noqa: SIM115
         if point is not None:
             _arm(point)

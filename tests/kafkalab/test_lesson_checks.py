@@ -247,3 +247,5 @@ def test_billing_reports_a_function_whose_process_dies_by_a_signal(payments):
     check = check_exercise("05", cluster=payments, function=segfaults)
     assert not check.passed
     assert "tu función murió por la señal SIGSEGV" in repr(check)
+    # Python's crash dump is part of the run's output, not the test's (or a kernel's) stderr.
+    assert "Fatal Python error: Segmentation fault" in check.trials[0].killed_run.output
