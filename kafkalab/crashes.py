@@ -72,7 +72,7 @@ class CrashRun:
     killed: bool  # it died by the kill point's SIGKILL
     timed_out: bool  # it was still running at the deadline, and was killed for that
     error: str  # the exception the function raised (one line), or ""
-    output: str  # what it printed (the last 4000 characters)
+    output: str  # what it printed (its first and last characters, 4000 in all)
     seconds: float
     kill: KillPoint | None = None
     exit_code: int | None = None  # as subprocess shows it: -9 for SIGKILL
@@ -100,6 +100,15 @@ class CrashRun:
 
     def __repr__(self) -> str:
         return f"{self.output.rstrip()}\n→ {self.outcome()}".lstrip("\n")
+
+
+def _shorten(text: str) -> str:
+    """The output's beginning and end when it is longer than the limit (a crash dump starts
+    with its reason and ends with the modules loaded)."""
+    if len(text) <= _OUTPUT_LIMIT:
+        return text
+    head = _OUTPUT_LIMIT // 3
+    return f"{text[:head]}\n[…]\n{text[-(_OUTPUT_LIMIT - head) :]}"
 
 
 def _arm(point: KillPoint) -> None:
@@ -247,7 +256,7 @@ def crash_run(
         killed=killed,
         timed_out=timed_out,
         error=error,
-        output=text[-_OUTPUT_LIMIT:],
+        output=_shorten(text),
         seconds=seconds,
         kill=kill,
         exit_code=exit_code,
