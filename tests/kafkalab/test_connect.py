@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 from kafkalab import Cluster, ConnectWorker, KafkaLabError, Mongo, start_mongo_sink
 from kafkalab.errors import ConnectError
 from tests.support.kafka import wait_for
-from tests.support.processes import listening_sockets, processes_mentioning
+from tests.support.processes import listening_sockets, process_gone, processes_mentioning
 
 pytestmark = pytest.mark.slow
 
@@ -41,14 +41,6 @@ def _send(cluster, topic: str, messages: list[tuple[str | None, object]]) -> Non
         producer.send(topic, key=None if key is None else key.encode(), value=raw)
     producer.flush()
     producer.close()
-
-
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
 
 
 def test_every_message_reaches_mongodb_one_document_per_key_and_stop_leaves_nothing(
@@ -85,7 +77,7 @@ def test_every_message_reaches_mongodb_one_document_per_key_and_stop_leaves_noth
 
     folder = sink.folder
     sink.stop()
-    assert _gone(pid) and not sink.running
+    assert process_gone(pid) and not sink.running
     assert not folder.exists()
     assert not processes_mentioning(str(folder))
     sink.stop()  # twice is fine
@@ -124,7 +116,7 @@ def test_a_failure_is_explained_in_spanish_and_closing_the_cluster_stops_the_wor
         assert "no es JSON" in message
         assert "\tat " not in message  # no Java stack
         assert failure.value._render_traceback_()[1:] == message.splitlines()
-    assert wait_for(lambda: _gone(pid), timeout=30), "the worker outlived its cluster"
+    assert wait_for(lambda: process_gone(pid), timeout=30), "the worker outlived its cluster"
     assert not sink.folder.exists()
 
 
@@ -150,10 +142,10 @@ def test_the_worker_dies_with_the_python_process_that_started_it(cluster1, mongo
     )
     try:
         pid, folder = owner.stdout.readline().split()
-        assert not _gone(int(pid))
+        assert not process_gone(int(pid))
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=30)
-        assert wait_for(lambda: _gone(int(pid)), timeout=30), "the worker outlived its owner"
+        assert wait_for(lambda: process_gone(int(pid)), timeout=30), "the worker outlived its owner"
         assert wait_for(lambda: not Path(folder).exists(), timeout=30)
     finally:
         owner.kill()

@@ -19,6 +19,15 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[19])
 
 
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` no longer runs: no such process, or a zombie its parent has not reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
 def descendants(pid: int) -> list[tuple[int, int]]:
     """Every live process below ``pid`` (children, their children...) as (PID, start time)."""
     children: dict[int, list[tuple[int, int]]] = {}

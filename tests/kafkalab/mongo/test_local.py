@@ -26,7 +26,7 @@ from kafkalab.mongo import MongoStartError, choose_local_server, ferretdb, local
 from kafkalab.mongo.ferretdb import find_ferretdb
 from kafkalab.processes import free_ports
 from tests.support.backends import MONGO_SERVERS
-from tests.support.processes import listening_sockets
+from tests.support.processes import listening_sockets, process_gone
 
 
 @pytest.fixture(scope="module", params=MONGO_SERVERS)
@@ -41,14 +41,6 @@ def mongo(request):
 def ferretdb_binary() -> Path:
     """The FerretDB binary (built the first time)."""
     return choose_local_server("ferretdb", progress=True).executable
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
 
 
 def test_crud_and_a_unique_index(mongo, request):
