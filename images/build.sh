@@ -35,27 +35,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/kafkalab-images.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # --- 1. Debian root file system with a JRE, cached ----------------------------------------
-key=$(printf '%s\n' "$SUITE" "$PACKAGES" "$MIRROR" | sha256sum | cut -c1-12)
-rootfs="$CACHE/debian-$SUITE-minbase-jre17-$key.tar"
-if [ "${1:-}" = "--force" ] || [ ! -s "$rootfs" ]; then
-  log "debootstrap $SUITE (minbase + $PACKAGES) from $MIRROR"
-  root="$work/rootfs"
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" \
-    >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log"; exit 1; }
-  # What a container never needs: package caches and lists, documentation, translations.
-  rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* \
-    "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/usr/share/info/*
-  tar --numeric-owner -C "$root" -cf "$rootfs.part" .
-  mv "$rootfs.part" "$rootfs"
-  rm -rf "$root"
-else
-  log "root file system from cache: $rootfs"
-fi
-base="kafkalab/debian-jre17:$SUITE-$key"
-if ! docker image inspect "$base" >/dev/null 2>&1; then
-  log "docker import $base"
-  docker import "$rootfs" "$base" >/dev/null
-fi
+FORCE=${1:-}
+. images/debian-base.sh
+base=$(debian_base debian-jre17 "$PACKAGES")
 
 # --- 2. apache/kafka:<version> ---------------------------------------------------------
 "$PYTHON" images/stage.py kafka "$work/kafka" >"$work/kafka-version"
