@@ -26,10 +26,17 @@ if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
 
 c.CourseDirectory.course_id = "kafka-iabd"
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
-# One machine, no JupyterHub: the exchange (where Release puts the student versions and
-# Collect finds the submissions) is a folder of the course, not /srv/nbgrader/exchange.
-c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+# The exchange (where Release puts the student versions and Collect finds the submissions):
+# on one machine, a folder of the course; on the class hub (deploy/jupyterhub), the volume
+# shared by every container, named by NBGRADER_EXCHANGE_ROOT.
+c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE_ROOT") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "exchange"
+)
 os.makedirs(c.Exchange.root, exist_ok=True)
+# On the class hub the exchange is shared by the whole class: a submission counts only for
+# the account that made it (autograder/instructor/exchange.py), never for the name it bears.
+if os.environ.get("KAFKALAB_AULA_UIDS"):
+    c.ExchangeFactory.collect = "autograder.instructor.exchange.OwnerCheckedCollect"
 # The Markdown sources hold the solutions: never release them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "*.md"]
 
