@@ -28,6 +28,7 @@ plus its name in ``backends.NAMES``; the contract tests (tests/kafkalab/kafka) t
 """
 
 from . import kafka_python_fix
+from .classroom import ClassroomKafka, start_classroom
 from .connect import ConnectWorker, start_mongo_sink
 from .crashes import KillPoint, crash_run
 from .distribution import Distribution, ensure_kafka
@@ -74,4 +75,6 @@ __all__ = [
     "read_topic",
     "start_mongo_sink",
     "ConnectWorker",
+    "start_classroom",
+    "ClassroomKafka",
 ]

@@ -487,6 +487,15 @@ if [ -n "$KAFKALAB_BOOTSTRAP_SERVER" ]; then
     *) set -- --bootstrap-server "$KAFKALAB_BOOTSTRAP_SERVER" "$@" ;;
   esac
 fi
+# On a class's shared Kafka the student's credentials (a client properties file) go with
+# every tool, as the bootstrap servers do.
+if [ -n "$KAFKALAB_CLIENT_CONFIG" ]; then
+  case " $* " in
+    *" --command-config"*|*" --producer.config"*|*" --consumer.config"*|*" --consumer-config"*) ;;
+    *" --admin.config"*|*" --help"*|*" --version"*) ;;
+    *) set -- --command-config "$KAFKALAB_CLIENT_CONFIG" "$@" ;;
+  esac
+fi
 """
             warm = f"""\
 # In a notebook, the cluster's warm tool JVM runs the tool (kafkalab.tooljvm): its owner names

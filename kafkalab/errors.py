@@ -22,6 +22,8 @@ __all__ = [
     "FerretDBError",
     "ConnectError",
     "explain_kafka_output",
+    "refused_by_kafka",
+    "refusal_message",
     "failure_message",
     "kafka_said",
     "JAVA_FRAME",
@@ -129,7 +131,8 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
     ),
     (
         re.compile(r"Topic '(?P<name>[^']+)' does not exist"),
-        "El topic «{name}» no existe. Compruébalo con kafka-topics.sh --list.",
+        "El topic «{name}» no existe. Compruébalo con kafka-topics.sh --list (en el Kafka "
+        "compartido de una clase, los topics de los demás no se ven: para ti no existen).",
     ),
     (
         re.compile(r"No key separator found on line number (?P<line>\d+): '(?P<text>[^']*)'"),
@@ -147,6 +150,30 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
         "La opción --zookeeper ya no existe: las herramientas hablan con los brokers "
         "(--bootstrap-server) desde Kafka 3.0, y Kafka 4 ni siquiera usa ZooKeeper (solo "
         "KRaft). Quita «--zookeeper HOST:2181»: en el curso, --bootstrap-server se añade solo.",
+    ),
+    (
+        re.compile(r"Not authorized to access topics: \[(?P<topics>[^\]]*)\]"),
+        "Kafka no te deja usar el topic {topics}. En el Kafka compartido de la clase cada "
+        "estudiante solo tiene permiso sobre los topics, grupos e ids de transacción que "
+        "empiezan por su usuario y un punto (por ejemplo «ana.pedidos»): los de los demás no "
+        "se pueden leer, escribir ni borrar.",
+    ),
+    (
+        re.compile(r"Not authorized to access group: (?P<group>\S+)"),
+        "Kafka no te deja usar el grupo de consumidores «{group}». En el Kafka compartido de "
+        "la clase cada estudiante solo puede usar grupos que empiezan por su usuario y un "
+        "punto (por ejemplo --group ana.lectores).",
+    ),
+    (
+        re.compile(r"TopicAuthorizationException|Topic authorization failed"),
+        "Kafka no te deja usar ese topic. En el Kafka compartido de la clase cada estudiante "
+        "solo tiene permiso sobre los topics que empiezan por su usuario y un punto (por "
+        "ejemplo «ana.pedidos»): los de los demás no se pueden leer, escribir ni borrar.",
+    ),
+    (
+        re.compile(r"SaslAuthenticationException|Authentication failed"),
+        "Kafka no acepta tu usuario o tu clave. Revisa el fichero de configuración de cliente "
+        "(KAFKALAB_CLIENT_CONFIG) o pide tus credenciales al profesorado.",
     ),
     (
         re.compile(r"(?m)^broker-list is not a recognized option"),
@@ -187,6 +214,27 @@ _EXPLANATIONS: list[tuple[re.Pattern[str], str]] = [
         "aumentar su número (si necesitas menos, crea otro topic).",
     ),
 ]
+
+
+# Kafka's console producer and consumer log a refusal and still end with code 0.
+_REFUSED = re.compile(
+    r"(Topic|Group|TransactionalId|Cluster)AuthorizationException|SaslAuthenticationException"
+)
+
+
+def refused_by_kafka(output: str) -> bool:
+    """Whether a tool's output says Kafka refused it (whatever its exit code)."""
+    return bool(_REFUSED.search(output))
+
+
+def refusal_message(tool: str, output: str) -> str:
+    """What to tell a learner when Kafka refused a tool that ended with code 0."""
+    message = f"Kafka rechazó lo que pedía {tool}."
+    explanation = explain_kafka_output(output)
+    if explanation:
+        message += f"\n{explanation}"
+    said = kafka_said(output)
+    return message + (f"\nSalida de Kafka:\n{said}" if said else "")
 
 
 def _option_list(text: str) -> str:

@@ -35,6 +35,8 @@ from ..errors import (
     KafkaLabError,
     UnknownBrokerError,
     failure_message,
+    refusal_message,
+    refused_by_kafka,
 )
 from ..processes import port_open
 from ..tooljvm import WarmTools
@@ -42,6 +44,18 @@ from ..tooljvm import WarmTools
 MAX_BROKERS = 5
 CONTROLLERS_FROM = 3  # with this many brokers or more, three of them form the controller quorum
 EXTERNAL_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+# A client properties file for the external cluster (credentials: security.protocol,
+# sasl.mechanism, sasl.jaas.config), used by kafka-python and every tool, as in Kafka's docs.
+CLIENT_CONFIG_ENV = "KAFKALAB_CLIENT_CONFIG"
+# The options by which a tool is given a client properties file (Kafka 4.4 takes
+# --command-config everywhere; the others are the older names some tools still accept).
+CLIENT_CONFIG_OPTIONS = (
+    "--command-config",
+    "--producer.config",
+    "--consumer.config",
+    "--consumer-config",
+    "--admin.config",
+)
 
 STATE_NAMES = {
     "new": "nuevo",
@@ -371,6 +385,9 @@ class Cluster(ABC):
         ):
             # First, so that tools with subcommands (kafka-metadata-quorum.sh) accept it too.
             args[1:1] = ["--bootstrap-server", self._tool_bootstrap_servers()]
+            config = self._tool_client_config()
+            if config and not any(a.startswith(CLIENT_CONFIG_OPTIONS) for a in args):
+                args[1:1] = ["--command-config", config]
         code, stdout, stderr = self._execute(tool, args[1:], input=input, timeout=timeout)
         result = CommandResult(args, -1 if code is None else code, stdout, stderr)
         if code is None:
@@ -378,6 +395,8 @@ class Cluster(ABC):
         self._ran(tool, result)
         if check and code != 0:
             raise CommandError(failure_message(tool, code, result.output), result)
+        if check and refused_by_kafka(result.output):
+            raise CommandError(refusal_message(tool, result.output), result)
         return result
 
     def tool_environment(self) -> dict[str, str]:
@@ -415,6 +434,10 @@ class Cluster(ABC):
     def tool_jvm_pid(self) -> int | None:
         """Process id of this cluster's warm tool JVM, while it runs."""
         return None if self._warm_tools is None else self._warm_tools.pid
+
+    def _tool_client_config(self) -> str | None:
+        """A client properties file for the tools (``--command-config``): credentials."""
+        return None
 
     def _tool_bootstrap_servers(self) -> str:
         """The ``--bootstrap-server`` for tools run by :meth:`_execute`."""

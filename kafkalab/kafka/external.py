@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass
 
 from ..distribution import ensure_kafka
 from ..errors import BrokerStartError, KafkaLabError
-from .base import EXTERNAL_ENV, Broker, Cluster, CommandResult, describe_brokers
+from .base import (
+    CLIENT_CONFIG_ENV,
+    EXTERNAL_ENV,
+    Broker,
+    Cluster,
+    CommandResult,
+    describe_brokers,
+)
+
+# The client properties kafkalab understands, and kafka-python's name for each.
+_PROPERTIES = {"security.protocol": "security_protocol", "sasl.mechanism": "sasl_mechanism"}
+_JAAS = re.compile(r'(username|password)\s*=\s*"([^"]*)"')
 
 
 @dataclass(kw_only=True)
@@ -34,10 +46,12 @@ class ExternalCluster(Cluster):
 
     backend = "external"
 
-    def __init__(self, distribution, servers: str):
+    def __init__(self, distribution, servers: str, client_config: str | None = None):
         super().__init__(distribution=distribution, kafka_version=distribution.version)
         self._servers = servers
         self._created_topics: set[str] = set()
+        self._client_config = client_config
+        self._saved_defaults: list[tuple[dict, dict]] = []
 
     @classmethod
     def _start(cls, brokers: int, *, kafka_version, progress, timeout) -> ExternalCluster:
@@ -48,9 +62,21 @@ class ExternalCluster(Cluster):
                 f"Para usar un clúster externo define {EXTERNAL_ENV}, por ejemplo "
                 f"{EXTERNAL_ENV}=kafka.aula:9092."
             )
-        cluster = cls(ensure_kafka(kafka_version, progress=progress), servers)
+        config = os.environ.get(CLIENT_CONFIG_ENV, "").strip() or None
+        settings = client_settings(config) if config else {}
+        cluster = cls(ensure_kafka(kafka_version, progress=progress), servers, config)
+        cluster._use_client_settings(settings)
+        try:
+            cluster._wait_for_metadata(timeout)
+        except BaseException:
+            cluster._release()
+            raise
+        return cluster
+
+    def _wait_for_metadata(self, timeout: float) -> None:
+        servers = self._servers
         deadline = time.monotonic() + min(timeout, 30)
-        while not cluster._describe_brokers():
+        while not self._describe_brokers():
             if time.monotonic() > deadline:
                 raise BrokerStartError(
                     f"No hay respuesta de Kafka en {servers} ({EXTERNAL_ENV}). Comprueba la "
@@ -58,7 +84,22 @@ class ExternalCluster(Cluster):
                     "arrancar uno local."
                 )
             time.sleep(0.2)
-        return cluster
+
+    def _use_client_settings(self, settings: dict[str, str]) -> None:
+        """Make ``settings`` (credentials) the defaults of kafka-python's clients while this
+        cluster is open, so the lessons' ``KafkaProducer(bootstrap_servers=...)`` log in as
+        the tools do with ``--command-config``; :meth:`_release` puts the old ones back."""
+        if not settings:
+            return
+        from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+        for client in (KafkaProducer, KafkaConsumer, KafkaAdminClient):
+            defaults = client.DEFAULT_CONFIG
+            self._saved_defaults.append((defaults, {k: defaults.get(k) for k in settings}))
+            defaults.update(settings)
+
+    def _tool_client_config(self) -> str | None:
+        return self._client_config
 
     def _describe_brokers(self) -> bool:
         """Learn the cluster's brokers from its metadata; False while it does not answer."""
@@ -107,6 +148,14 @@ class ExternalCluster(Cluster):
         )
 
     def _release(self) -> None:
+        try:
+            self._delete_created_topics()
+        finally:
+            for defaults, saved in self._saved_defaults:
+                defaults.update(saved)
+            self._saved_defaults.clear()
+
+    def _delete_created_topics(self) -> None:
         if not self._created_topics:
             return
         from kafka.errors import KafkaError
@@ -122,6 +171,40 @@ class ExternalCluster(Cluster):
 
     def _label(self) -> str:
         return "externo"
+
+
+def client_settings(path: str) -> dict[str, str]:
+    """kafka-python's settings for the client properties file at ``path``: the protocol, the
+    SASL mechanism and the user and password of ``sasl.jaas.config``."""
+    try:
+        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
+    except OSError as error:
+        raise KafkaLabError(
+            f"No puedo leer la configuración de cliente {path} ({CLIENT_CONFIG_ENV}): "
+            f"{error.strerror}."
+        ) from None
+    properties = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, value = line.split("=", 1)
+            properties[key.strip()] = value.strip()
+    settings = {_PROPERTIES[k]: v for k, v in properties.items() if k in _PROPERTIES}
+    if "sasl.jaas.config" in properties:
+        found = dict(_JAAS.findall(properties["sasl.jaas.config"]))
+        if "username" not in found or "password" not in found:
+            raise KafkaLabError(
+                f'{path}: sasl.jaas.config no tiene username="..." y password="...".'
+            )
+        settings["sasl_plain_username"] = found["username"]
+        settings["sasl_plain_password"] = found["password"]
+    unknown = sorted(set(properties) - set(_PROPERTIES) - {"sasl.jaas.config"})
+    if unknown:
+        raise KafkaLabError(
+            f"{path}: kafkalab solo entiende security.protocol, sasl.mechanism y "
+            f"sasl.jaas.config, no {', '.join(unknown)}."
+        )
+    return settings
 
 
 BACKEND = ExternalCluster

@@ -11,11 +11,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..distribution import Distribution, ensure_kafka
+from ..errors import KafkaLabError
 from ..processes import (
     child_pid,
     free_ports,
@@ -37,6 +38,7 @@ class LocalBroker(Broker):
     """A node of a local cluster: its folder, ports and guarded JVM."""
 
     controller_port: int | None = None
+    classroom_port: int | None = None
     directory: Path
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -77,6 +79,7 @@ class LocalCluster(Cluster):
         )
         self._root = root
         self._jvm_options: list[str] = []
+        self._classroom: tuple[str, dict[str, str]] | None = None
         self._jvm_argfile: Path | None = None
         self._processes: list[subprocess.Popen] = []
         self._finalizer = weakref.finalize(self, release_guarded, self._processes, root)
@@ -92,22 +95,31 @@ class LocalCluster(Cluster):
         broker_config: dict[str, object] | None = None,
         jvm_options: Sequence[str] = (),
         jvm_argfile: Path | None = None,
+        classroom_users: Mapping[str, str] | None = None,
+        classroom_host: str = "127.0.0.1",
     ) -> LocalCluster:
         # jvm_options and jvm_argfile: for benchmarks and class-sharing training only.
+        # classroom_users: a class's shared Kafka (kafkalab.classroom) has a second listener,
+        # on classroom_host, where each user logs in (SASL PLAIN) and ACLs apply.
         distribution = ensure_kafka(kafka_version, progress=progress)
         sweep_orphaned_dirs(TEMP_PREFIX)
         checkpoint = distribution.bootstrap_checkpoint()
         cluster = cls(distribution, owned_temp_dir(TEMP_PREFIX), random_cluster_id())
         cluster._jvm_options = list(jvm_options)
         cluster._jvm_argfile = jvm_argfile
+        if classroom_users is not None:
+            cluster._classroom = (classroom_host, dict(classroom_users))
         controllers = 3 if brokers >= CONTROLLERS_FROM else 1
-        ports = free_ports(brokers + controllers)
+        ports = free_ports(brokers + controllers + (brokers if classroom_users is not None else 0))
         for index in range(brokers):
             cluster._brokers[index + 1] = LocalBroker(
                 node_id=index + 1,
                 port=ports[index],
                 controller=index < controllers,
                 controller_port=ports[brokers + index] if index < controllers else None,
+                classroom_port=(
+                    ports[brokers + controllers + index] if classroom_users is not None else None
+                ),
                 directory=cluster._root / f"broker-{index + 1}",
             )
         try:
@@ -141,6 +153,7 @@ class LocalCluster(Cluster):
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": data,
+            **self._classroom_settings(node),
             **extra,
         }
         (node.directory / "logs").mkdir(parents=True, exist_ok=True)
@@ -157,6 +170,43 @@ class LocalCluster(Cluster):
             metadata = data / "__cluster_metadata-0"
             metadata.mkdir(exist_ok=True)
             shutil.copyfile(checkpoint, metadata / checkpoint.name)
+
+    def _classroom_settings(self, node: LocalBroker) -> dict[str, object]:
+        """The class listener (``AULA``, SASL PLAIN) and the authorizer, for a shared class
+        Kafka. Kafka's own listeners stay on 127.0.0.1 as the super user ANONYMOUS: the class
+        cannot reach them (they are outside its containers), and kafkalab, the tools run by
+        :meth:`run` and the brokers among themselves keep using them."""
+        if self._classroom is None:
+            return {}
+        host, users = self._classroom
+        listeners = f"PLAINTEXT://127.0.0.1:{node.port},AULA://{host}:{node.classroom_port}"
+        if node.controller:
+            listeners += f",CONTROLLER://127.0.0.1:{node.controller_port}"
+        accounts = " ".join(f'user_{name}="{password}"' for name, password in users.items())
+        return {
+            "listeners": listeners,
+            "advertised.listeners": (
+                f"PLAINTEXT://127.0.0.1:{node.port},AULA://{host}:{node.classroom_port}"
+            ),
+            "listener.security.protocol.map": (
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,AULA:SASL_PLAINTEXT"
+            ),
+            "listener.name.aula.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.aula.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {accounts};"
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
+    @property
+    def classroom_servers(self) -> str:
+        """The class listener's addresses (``host:port,...``), for the class's clients."""
+        if self._classroom is None:
+            raise KafkaLabError("Este clúster no es un Kafka de clase (classroom_users).")
+        host = self._classroom[0]
+        return ",".join(f"{host}:{b.classroom_port}" for b in self.brokers)
 
     @property
     def data_dir(self) -> Path:
