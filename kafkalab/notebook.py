@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .errors import JAVA_FRAME, CommandError, KafkaLabError, failure_message
 from .kafka import Cluster, CommandResult
+from .kafka.base import EXTERNAL_ENV
 from .pictures import ClusterPicture, GroupPicture, picture_cluster, picture_group
 from .widgets import ConsoleConsumers, Quiz, in_ipython
 
@@ -33,7 +34,7 @@ QUIZ_BANK = Path(__file__).with_name("preguntas.json")
 # --- the notebook's cluster ---------------------------------------------------------------
 
 
-def start_cluster(brokers: int = 1, **options) -> Cluster:
+def start_cluster(brokers: int = 1, *, stops_brokers: bool = False, **options) -> Cluster:
     """Start the notebook's cluster, closing the one an earlier call started.
 
     Re-running the first cell of a notebook therefore never leaves a second cluster (nor
@@ -42,6 +43,9 @@ def start_cluster(brokers: int = 1, **options) -> Cluster:
 
     Args:
         brokers: number of brokers, 1 to 5.
+        stops_brokers: the notebook stops, kills or starts brokers. A class's shared Kafka
+            (``KAFKA_BOOTSTRAP_SERVERS``, kafkalab.classroom) cannot allow that: the notebook
+            then says so and gets a cluster of its own (local, or ``$KAFKALAB_BACKEND``).
         **options: passed to :meth:`Cluster.start` (``progress`` defaults to True).
 
     Returns:
@@ -52,6 +56,15 @@ def start_cluster(brokers: int = 1, **options) -> Cluster:
     if previous is not None:
         previous.close()  # and the live consumers reading from it
     options.setdefault("progress", True)
+    shared = os.environ.get(EXTERNAL_ENV, "").strip()
+    if stops_brokers and shared and options.get("backend", "auto") in ("auto", "external"):
+        own = os.environ.get("KAFKALAB_BACKEND", "").strip()
+        options["backend"] = own if own in ("local", "docker") else "local"
+        print(
+            "Esta lección para, mata y vuelve a arrancar brokers, y eso no se puede hacer en "
+            f"el Kafka compartido de la clase ({shared}): necesita un clúster propio. "
+            "Arranco uno solo para ti, aquí mismo."
+        )
     cluster = Cluster.start(brokers, **options)
     _publish_environment(cluster)
     _current = cluster
