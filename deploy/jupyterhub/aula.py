@@ -203,8 +203,10 @@ class AulaAuthenticator(Authenticator):
         return None
 
 
-def container_settings(aula: Aula, username: str) -> dict:
-    """What DockerSpawner gives ``username``'s container: environment, limits, security."""
+def container_settings(aula: Aula, username: str, shared_kafka=None) -> dict:
+    """What DockerSpawner gives ``username``'s container: environment, limits, security.
+    ``shared_kafka`` (a :class:`kafkalab.ClassroomKafka`): the class's shared Kafka, which
+    students then use with their own credentials instead of starting brokers."""
     instructor = username in aula.instructors
     environment = {
         "NB_USER": username,
@@ -214,6 +216,11 @@ def container_settings(aula: Aula, username: str) -> dict:
         "NBGRADER_COURSE_ID": aula.course,
         "NBGRADER_EXCHANGE_ROOT": EXCHANGE,
     }
+    if shared_kafka is not None and not instructor:
+        # The external backend with this student's credentials; the entry point writes them
+        # to a file only its owner can read (KAFKALAB_CLIENT_CONFIG).
+        environment["KAFKA_BOOTSTRAP_SERVERS"] = shared_kafka.servers
+        environment["KAFKALAB_AULA_CLIENTE"] = shared_kafka.client_properties(username)
     if instructor:
         # Collect keeps only the submissions each student's own account made.
         environment["KAFKALAB_AULA_UIDS"] = json.dumps(
@@ -298,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estado", type=Path, help="carpeta del estado del hub")
     parser.add_argument("--ip", default="127.0.0.1", help="dirección pública del hub")
     parser.add_argument("--puerto", type=int, default=8000, help="puerto público del hub")
+    parser.add_argument(
+        "--kafka-compartido",
+        action="store_true",
+        help="un solo Kafka para toda la clase (cada estudiante, sus topics con su prefijo) "
+        "en lugar de uno por estudiante: para servidores pequeños",
+    )
     args = parser.parse_args(argv)
     state = (args.estado or PROJECT / ".aula" / args.nombre).resolve()
     try:
@@ -326,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         KAFKALAB_AULA_IP=args.ip,
         KAFKALAB_AULA_PUERTO=str(args.puerto),
         KAFKALAB_AULA_PROXY=str(proxy),
+        KAFKALAB_AULA_KAFKA_COMPARTIDO="1" if args.kafka_compartido else "",
     )
     command = [
         str(Path(sys.executable).parent / "jupyterhub"),

@@ -40,6 +40,17 @@ except docker.errors.NotFound:
 network.reload()
 gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
 
+# The classroom alternative for small servers (--kafka-compartido): one Kafka for the class,
+# in this process, listening for the containers on the gateway; each student has their own
+# user and password and ACLs on their own prefix (kafkalab.classroom). Its brokers die with
+# the hub.
+shared_kafka = None
+if os.environ.get("KAFKALAB_AULA_KAFKA_COMPARTIDO"):
+    from kafkalab import start_classroom
+
+    shared_kafka = start_classroom(aula.students, host=gateway)
+    print(f"Kafka compartido de la clase en {shared_kafka.servers}", flush=True)
+
 c.JupyterHub.ip = os.environ.get("KAFKALAB_AULA_IP", "127.0.0.1")
 c.JupyterHub.port = port
 c.JupyterHub.hub_ip = gateway
@@ -81,7 +92,7 @@ c.Spawner.http_timeout = 120
 
 
 def _settings(spawner):
-    return aula_module.container_settings(aula, spawner.user.name)
+    return aula_module.container_settings(aula, spawner.user.name, shared_kafka)
 
 
 def _pre_spawn_hook(spawner):

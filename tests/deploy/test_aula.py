@@ -16,6 +16,7 @@ import concurrent.futures
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -246,3 +247,48 @@ def test_a_class_on_the_hub(hub: Hub):
     with pytest.raises(ProcessLookupError):  # nor the proxy, nor the culler service
         os.killpg(hub.process.pid, 0)
     print("\n".join(f"{k}: {v:.1f}" for k, v in hub.timings.items()))
+
+
+def test_a_small_server_shares_one_kafka_and_acls_keep_students_apart(tmp_path):
+    with running_hub(tmp_path, COURSE, [INSTRUCTOR], ["ana", "luis"], "--kafka-compartido") as hub:
+        for user in ("ana", "luis"):
+            hub.tokens[user] = hub.login(user)
+            hub.start(user)
+        for user in ("ana", "luis"):
+            hub.wait_ready(user)
+        with hub.server("ana").kernel("curso/sonda.ipynb") as ana:
+            wrote = ana.run(
+                "import kafkalab\n"
+                "cluster = kafkalab.start_cluster(progress=False)\n"
+                "print('BACKEND', cluster.backend)\n"
+                "cluster.run('kafka-topics.sh --create --topic ana.notas --partitions 1')\n"
+                "cluster.run('kafka-console-producer.sh --topic ana.notas', input='de ana\\n')\n"
+                "print(cluster.run('kafka-console-consumer.sh --topic ana.notas "
+                "--from-beginning --max-messages 1 --timeout-ms 8000').stdout)\n"
+            )
+            assert not wrote.error, wrote.error
+            assert "BACKEND external" in wrote.text and "de ana" in wrote.text, wrote.text
+            with hub.server("luis").kernel("curso/sonda.ipynb") as luis:
+                tried = luis.run(
+                    "import subprocess, kafkalab\n"
+                    "cluster = kafkalab.start_cluster(progress=False)\n"
+                    "try:\n"
+                    "    cluster.run('kafka-console-consumer.sh --topic ana.notas "
+                    "--from-beginning --max-messages 1 --timeout-ms 8000')\n"
+                    "except kafkalab.KafkaLabError as error:\n"
+                    "    print('RECHAZADO', error)\n"
+                    # the launch scripts, as `!kafka-topics.sh --list` in a cell
+                    "print('LISTA', subprocess.run(['kafka-topics.sh', '--list'],\n"
+                    "      capture_output=True, text=True).stdout.split())\n"
+                )
+        assert not tried.error, tried.error
+        assert "RECHAZADO" in tried.text and "Kafka no te deja usar el topic" in tried.text
+        assert "de ana" not in tried.text
+        assert "LISTA []" in tried.text, tried.text
+        shared = re.search(r"Kafka compartido de la clase en (\S+)", hub.log.read_text())
+        assert shared, hub.log_tail()
+    # the class's Kafka stopped with the hub
+    for address in shared.group(1).split(","):
+        host, port = address.rsplit(":", 1)
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=3).close()

@@ -136,9 +136,10 @@ def cgroup_usage(container: str) -> tuple[int, float]:
 
 @contextlib.contextmanager
 def running_hub(
-    base: Path, course: str, instructors: list[str], students: list[str]
+    base: Path, course: str, instructors: list[str], students: list[str], *options: str
 ) -> Iterator[Hub]:
-    """A hub for ``instructors`` and ``students`` with its files in ``base``."""
+    """A hub for ``instructors`` and ``students`` with its files in ``base``; ``options`` go
+    to aula.py (``--kafka-compartido``)."""
     started = time.monotonic()
     built = subprocess.run(
         [str(HUB / "build-image.sh")], stdout=subprocess.PIPE, text=True, cwd=REPO, timeout=1200
@@ -171,6 +172,7 @@ def running_hub(
                 str(base / "estado"),
                 "--puerto",
                 str(port),
+                *options,
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
