@@ -60,7 +60,7 @@ class Aula:
     state: Path
     image: str = ""
     # Per container (docker's --memory and --cpus); see the README's table for the measures.
-    student_memory: str = "3G"
+    student_memory: str = "2G"
     instructor_memory: str = "4G"
     cpus: float = 2.0
     uids: dict[str, int] = field(default_factory=dict)

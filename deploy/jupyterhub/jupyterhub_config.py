@@ -65,6 +65,9 @@ c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.cleanup_proxy = True
 
+# The pages a student reads before their JupyterLab opens, in Spanish.
+c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
+
 # Who may log in, and nbgrader's course groups.
 c.JupyterHub.authenticator_class = aula_module.AulaAuthenticator
 c.AulaAuthenticator.claves = str(state / "claves.json")

@@ -25,9 +25,13 @@ from pathlib import Path
 
 import jupytext
 import pytest
+from selenium.webdriver.common.by import By
 
 from tests.fixtures.submissions import solutions_of
 from tests.support.aula import REPO, Hub, cgroup_usage, running_hub
+from tests.support.chromium import headless_chromium
+from tests.support.kafka import wait_for
+from tests.support.paths import output_file
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -42,6 +46,43 @@ LESSON_00 = "curso/00-hola-kafka.md"
 def hub(tmp_path_factory):
     with running_hub(tmp_path_factory.mktemp("aula"), COURSE, [INSTRUCTOR], list(STUDENTS)) as hub:
         yield hub
+
+
+def test_a_student_logs_in_through_the_hubs_page_and_lands_on_the_course(hub, tmp_path):
+    """The way a student comes in: the hub's log-in page in a browser, then their JupyterLab
+    with the course's index open (a wrong password first, which the page refuses)."""
+    with headless_chromium(tmp_path) as browser:
+        browser.get(f"{hub.url}/hub/login")
+
+        def log_in(password):
+            browser.find_element(By.ID, "username_input").clear()
+            browser.find_element(By.ID, "username_input").send_keys("ana")
+            browser.find_element(By.ID, "password_input").send_keys(password)
+            browser.find_element(By.ID, "login_submit").click()
+
+        assert "Entrar en el curso de Kafka" in browser.page_source
+        browser.save_screenshot(str(output_file("aula-entrar.png")))
+        log_in("no-es-su-clave")
+        wait_for(
+            lambda: "Usuario o clave incorrectos" in browser.page_source,
+            15,
+            what="the refusal of a wrong password",
+        )
+        log_in(hub.passwords["ana"])
+        wait_for(
+            lambda: (
+                "/user/ana/lab" in browser.current_url
+                and browser.find_elements(By.CSS_SELECTOR, ".jp-RenderedMarkdown h1")
+            ),
+            180,
+            what="ana's JupyterLab with the course index",
+        )
+        title = browser.find_element(By.CSS_SELECTOR, ".jp-RenderedMarkdown h1").text
+        assert "Kafka" in title, title
+        browser.save_screenshot(str(output_file("aula-estudiante.png")))
+    # ana's server goes, so the class below starts from nothing running
+    hub.api("/users/ana/server", "DELETE")
+    wait_for(lambda: hub.container("ana") not in hub.containers(), 120, what="ana's stop")
 
 
 def _solve(released: dict, source_md: Path) -> dict:

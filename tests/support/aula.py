@@ -122,16 +122,40 @@ class Hub:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _cgroup_files(container: str) -> tuple[Path, Path]:
+    """The host's files with a container's peak memory and CPU time (cgroup v1 or v2)."""
+    full_id = docker("inspect", "--format", "{{.Id}}", container).strip()
+    v1 = Path("/sys/fs/cgroup/memory/docker") / full_id
+    if v1.is_dir():
+        cpu = Path("/sys/fs/cgroup/cpuacct/docker") / full_id / "cpuacct.usage"
+        return v1 / "memory.max_usage_in_bytes", cpu
+    for v2 in (
+        Path("/sys/fs/cgroup/system.slice") / f"docker-{full_id}.scope",
+        Path("/sys/fs/cgroup/docker") / full_id,
+    ):
+        if v2.is_dir():
+            return v2 / "memory.peak", v2 / "cpu.stat"
+    raise AssertionError(f"no cgroup found for container {container}")
+
+
 def cgroup_usage(container: str) -> tuple[int, float]:
-    """(peak memory in bytes, CPU seconds used) of a container, cgroup v1 or v2."""
-    script = (
-        "if [ -e /sys/fs/cgroup/memory.peak ]; then cat /sys/fs/cgroup/memory.peak; "
-        "grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d' ' -f2; else "
-        "cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes; "
-        "echo $(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 )); fi"
-    )
-    peak, cpu_us = docker("exec", container, "sh", "-c", script).split()
-    return int(peak), int(cpu_us) / 1e6
+    """(peak memory in bytes, CPU seconds used) of a container, read on the host."""
+    memory, cpu = _cgroup_files(container)
+    peak = int(memory.read_text().split()[0])
+    if cpu.name == "cpuacct.usage":
+        return peak, int(cpu.read_text()) / 1e9
+    usage = dict(line.split() for line in cpu.read_text().splitlines())
+    return peak, int(usage["usage_usec"]) / 1e6
+
+
+def reset_peak(container: str) -> bool:
+    """Start a container's peak memory afresh; False where the kernel cannot."""
+    memory, _ = _cgroup_files(container)
+    try:
+        memory.write_text("0")
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
