@@ -9,6 +9,11 @@ debian_base() {
   key=$(printf '%s\n' "$SUITE" "$packages" "$MIRROR" | sha256sum | cut -c1-12)
   rootfs="$CACHE/debian-$SUITE-minbase-${name#debian-}-$key.tar"
   if [ "${FORCE:-}" = "--force" ] || [ ! -s "$rootfs" ]; then
+    if ! command -v debootstrap >/dev/null || [ "$(id -u)" != 0 ]; then
+      echo "Building the image needs Debian's debootstrap, run as root (sudo apt-get" \
+        "install debootstrap; then run this as root)." >&2
+      return 1
+    fi
     log "debootstrap $SUITE (minbase + $packages) from $MIRROR" >&2
     root="$work/rootfs-$name"
     debootstrap --variant=minbase --include="$packages" "$SUITE" "$root" "$MIRROR" \

@@ -92,5 +92,10 @@ PY
 log "docker build $image (from $base)"
 docker build -q --build-arg "BASE=$base" -t "$image" "$context" >"$work/build.log" 2>&1 ||
   { cat "$work/build.log" >&2; exit 1; }
+# Older class images (1.5 GB each) go, unless a container still uses one; so do the layers
+# of failed builds.
+docker images --format '{{.Repository}}:{{.Tag}}' kafkalab/aula | grep -vx "$image" |
+  xargs -r docker image rm >/dev/null 2>&1 || true
+docker image prune -f --filter "label=org.kafkalab.image=aula" >/dev/null
 log "done in $((SECONDS - started)) s"
 echo "$image"

@@ -145,6 +145,8 @@ if os.environ.get("KAFKALAB_AULA_TOKEN_ADMIN"):
                 "delete:servers",
                 "list:groups",
                 "read:groups",
+                "list:services",
+                "read:services",
             ],
             "services": ["aula-admin"],
         }

@@ -117,6 +117,9 @@ def test_a_class_on_the_hub(hub: Hub):
     for user in everyone:
         logged_in[user] = time.monotonic()
         hub.tokens[user] = hub.login(user)
+    # the idle culler runs as a service of the hub
+    services = hub.api("/services")  # name -> model
+    assert services["idle-culler"]["pid"] > 0, services
     groups = hub.api("/groups")
     members = {g["name"]: set(g["users"]) for g in groups}
     assert members[f"formgrade-{COURSE}"] == {INSTRUCTOR}
