@@ -28,6 +28,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -347,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         str(HERE / "jupyterhub_config.py"),
     ]
     os.chdir(state)
+    # Started in the background by a script, this process has SIGINT ignored, and so would the
+    # hub's services (the idle culler): JupyterHub would then wait 30 s for each to stop.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execve(command[0], command, env)
     return 0  # not reached
 
