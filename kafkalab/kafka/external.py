@@ -13,6 +13,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..distribution import ensure_kafka
 from ..errors import BrokerStartError, KafkaLabError
@@ -74,12 +75,11 @@ class ExternalCluster(Cluster):
         return cluster
 
     def _wait_for_metadata(self, timeout: float) -> None:
-        servers = self._servers
         deadline = time.monotonic() + min(timeout, 30)
         while not self._describe_brokers():
             if time.monotonic() > deadline:
                 raise BrokerStartError(
-                    f"No hay respuesta de Kafka en {servers} ({EXTERNAL_ENV}). Comprueba la "
+                    f"No hay respuesta de Kafka en {self._servers} ({EXTERNAL_ENV}). Comprueba la "
                     f"dirección y que el clúster esté en marcha, o borra {EXTERNAL_ENV} para "
                     "arrancar uno local."
                 )
@@ -177,7 +177,7 @@ def client_settings(path: str) -> dict[str, str]:
     """kafka-python's settings for the client properties file at ``path``: the protocol, the
     SASL mechanism and the user and password of ``sasl.jaas.config``."""
     try:
-        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read at once
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise KafkaLabError(
             f"No puedo leer la configuración de cliente {path} ({CLIENT_CONFIG_ENV}): "

@@ -142,18 +142,23 @@ class LocalCluster(Cluster):
             for other in self.brokers
             if other.controller
         )
-        listeners = f"PLAINTEXT://127.0.0.1:{node.port}"
+        advertised = f"PLAINTEXT://127.0.0.1:{node.port}"
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self._classroom is not None:  # a class's shared Kafka: see _classroom_settings
+            advertised += f",AULA://{self._classroom[0]}:{node.classroom_port}"
+            protocols += ",AULA:SASL_PLAINTEXT"
+        listeners = advertised
         if node.controller:
             listeners += f",CONTROLLER://127.0.0.1:{node.controller_port}"
         data = node.directory / "data"
         config: dict[str, object] = {
             **node_settings(node, voters, len(self._brokers)),
             "listeners": listeners,
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "advertised.listeners": advertised,
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": protocols,
             "log.dirs": data,
-            **self._classroom_settings(node),
+            **self._classroom_settings(),
             **extra,
         }
         (node.directory / "logs").mkdir(parents=True, exist_ok=True)
@@ -171,26 +176,18 @@ class LocalCluster(Cluster):
             metadata.mkdir(exist_ok=True)
             shutil.copyfile(checkpoint, metadata / checkpoint.name)
 
-    def _classroom_settings(self, node: LocalBroker) -> dict[str, object]:
-        """The class listener (``AULA``, SASL PLAIN) and the authorizer, for a shared class
-        Kafka. Kafka's own listeners stay on 127.0.0.1 as the super user ANONYMOUS: the class
-        cannot reach them (they are outside its containers), and kafkalab, the tools run by
-        :meth:`run` and the brokers among themselves keep using them."""
+    def _classroom_settings(self) -> dict[str, object]:
+        """How the class listener (``AULA``) logs users in (SASL PLAIN) and the authorizer,
+        for a shared class Kafka. Kafka's own listeners stay on 127.0.0.1 as the super user
+        ANONYMOUS: the class cannot reach them (they are outside its containers), and
+        kafkalab, the tools run by :meth:`run` and the brokers among themselves keep using
+        them."""
         if self._classroom is None:
             return {}
-        host, users = self._classroom
-        listeners = f"PLAINTEXT://127.0.0.1:{node.port},AULA://{host}:{node.classroom_port}"
-        if node.controller:
-            listeners += f",CONTROLLER://127.0.0.1:{node.controller_port}"
-        accounts = " ".join(f'user_{name}="{password}"' for name, password in users.items())
+        accounts = " ".join(
+            f'user_{name}="{password}"' for name, password in self._classroom[1].items()
+        )
         return {
-            "listeners": listeners,
-            "advertised.listeners": (
-                f"PLAINTEXT://127.0.0.1:{node.port},AULA://{host}:{node.classroom_port}"
-            ),
-            "listener.security.protocol.map": (
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,AULA:SASL_PLAINTEXT"
-            ),
             "listener.name.aula.sasl.enabled.mechanisms": "PLAIN",
             "listener.name.aula.plain.sasl.jaas.config": (
                 f"org.apache.kafka.common.security.plain.PlainLoginModule required {accounts};"
