@@ -14,11 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .kafka import wait_for
 from .remote_jupyter import RemoteError, RemoteServer, http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,15 +73,7 @@ class Hub:
     def login(self, user: str, password: str | None = None) -> str:
         """A token for ``user``, from the hub's API with the user's name and password."""
         body = {"auth": {"username": user, "password": password or self.passwords[user]}}
-        request = f"{self.url}/hub/api/users/{user}/tokens"
-        call = urllib.request.Request(
-            request,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(call, timeout=30) as response:
-            return json.loads(response.read())["token"]
+        return http(f"{self.url}/hub/api/users/{user}/tokens", None, "POST", body=body)["token"]
 
     def server(self, user: str) -> RemoteServer:
         return RemoteServer(f"{self.url}/user/{user}", self.tokens[user])
@@ -90,18 +82,22 @@ class Hub:
         self.api(f"/users/{user}/server", "POST", token=self.tokens[user], body={})
 
     def wait_ready(self, user: str, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready():
+            self.require_running()
             model = self.api(f"/users/{user}")
             server = model.get("servers", {}).get("")
-            if server and server.get("ready"):
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"the hub died:\n{self.log_tail()}")
             if not server and not model.get("pending"):
                 raise AssertionError(f"{user}'s server is gone:\n{self.log_tail()}")
-            time.sleep(0.5)
-        raise AssertionError(f"{user}'s server was not ready in {timeout} s:\n{self.log_tail()}")
+            return bool(server and server.get("ready"))
+
+        if not wait_for(ready, timeout):
+            raise AssertionError(
+                f"{user}'s server was not ready in {timeout} s:\n{self.log_tail()}"
+            )
+
+    def require_running(self) -> None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the hub died:\n{self.log_tail()}")
 
     def containers(self) -> list[str]:
         names = docker("ps", "-a", "--format", "{{.Names}}").split()
@@ -215,17 +211,16 @@ def running_hub(
     )
     instance.timings["image build (s)"] = build_seconds
     try:
-        deadline = time.monotonic() + 120
-        while True:
+
+        def answers():
+            instance.require_running()
             try:
-                http(f"{instance.url}/hub/api/", admin_token)
-                break
+                return http(f"{instance.url}/hub/api/", None)
             except (RemoteError, OSError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"the hub did not answer:\n{instance.log_tail()}"
-                    ) from None
-                time.sleep(0.3)
+                return None
+
+        if not wait_for(answers, 120, 0.3):
+            raise AssertionError(f"the hub did not answer:\n{instance.log_tail()}")
         with open(instance.state / "claves.csv", encoding="utf-8") as listing:
             instance.passwords = {row["usuario"]: row["clave"] for row in csv.DictReader(listing)}
         yield instance

@@ -47,10 +47,10 @@ class CellRun:
         return "".join(parts)
 
 
-def http(url: str, token: str, method="GET", *, body=None, form=None, timeout=60.0):
-    """JSON from ``url`` with the token in the Authorization header (``form`` is sent
+def http(url: str, token: str | None, method="GET", *, body=None, form=None, timeout=60.0):
+    """JSON from ``url`` with the token (if any) in the Authorization header (``form`` is sent
     form-encoded, ``body`` as JSON); raises :class:`RemoteError` with the server's answer."""
-    headers = {"Authorization": f"token {token}"}
+    headers = {"Authorization": f"token {token}"} if token else {}
     data = None
     if form is not None:
         data = urllib.parse.urlencode(form).encode()
