@@ -243,7 +243,6 @@ def container_settings(aula: Aula, username: str, shared_kafka=None) -> dict:
         "cap_drop": ["ALL"],
         "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"],
         "pids_limit": 2048,
-        "init": False,  # tini is the image's PID 1
     }
     return {
         "environment": environment,

@@ -89,7 +89,6 @@ c.DockerSpawner.volumes = {
     f"{aula.prefix}-home-{{username}}": "/home/{username}",
     f"{aula.prefix}-exchange": aula_module.EXCHANGE,
 }
-c.DockerSpawner.notebook_dir = ""  # the entry point chooses the folder
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 120
 
