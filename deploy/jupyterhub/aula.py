@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tomllib
@@ -271,6 +272,27 @@ def _docker_ready() -> None:
         )
 
 
+def _ports_free(ip: str, port: int) -> None:
+    """The hub's three ports must be free: the proxy would otherwise go on without its API
+    (it logs the error and keeps running) and JupyterHub would give up after 10 s."""
+    for address, number, use in (
+        (ip, port, "la página del aula"),
+        ("127.0.0.1", port + 1, "la API del proxy"),
+        ("127.0.0.1", port + 2, "el hub"),
+    ):
+        with socket.socket() as probe:
+            # as Node and Tornado bind: a port left in TIME_WAIT is free for them
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, number))
+            except OSError as error:
+                raise AulaError(
+                    f"El puerto {number} ({use}) no está libre en {address}: {error.strerror}. "
+                    "El aula usa tres puertos seguidos a partir de --puerto; elige otro "
+                    f"(por ejemplo --puerto {port + 10}) o cierra lo que lo ocupa."
+                ) from None
+
+
 def _proxy_command() -> Path:
     proxy = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
     if not proxy.exists():
@@ -314,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state = (args.estado or PROJECT / ".aula" / args.nombre).resolve()
     try:
+        _ports_free(args.ip, args.puerto)
         _docker_ready()
         proxy = _proxy_command()
         image = os.environ.get("KAFKALAB_AULA_IMAGEN") or build_image()

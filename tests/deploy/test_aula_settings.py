@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import stat
 import sys
 
 import pytest
 
-from tests.support.aula import HUB
+from tests.support.aula import HUB, free_ports
 
 _spec = importlib.util.spec_from_file_location("deploy_aula", HUB / "aula.py")
 aula = importlib.util.module_from_spec(_spec)
@@ -74,3 +75,27 @@ def test_only_the_instructors_container_may_sandbox_and_knows_the_students_ids(t
     assert json.loads(instructor["environment"]["KAFKALAB_AULA_UIDS"]) == {"ana": 2001}
     assert "seccomp=unconfined" in instructor["host_config"]["security_opt"]
     assert student["mem_limit"] == "2G" and instructor["mem_limit"] == "4G"
+
+
+def test_a_taken_port_is_refused_in_spanish_before_anything_starts(tmp_path, capsys):
+    """The proxy's API port (--puerto + 1) taken: the proxy would log the error and run on
+    without its API, and JupyterHub would give up 10 s later with a traceback."""
+    base = free_ports(3)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", base + 1))
+        squatter.listen()
+        code = aula.main(
+            [
+                "--clase",
+                str(_roster(tmp_path, ["ana"])),
+                "--estado",
+                str(tmp_path / "e"),
+                "--puerto",
+                str(base),
+            ]
+        )
+    assert code == 1
+    error = capsys.readouterr().err
+    assert f"El puerto {base + 1} (la API del proxy) no está libre en 127.0.0.1" in error
+    assert f"--puerto {base + 10}" in error
+    assert not (tmp_path / "e").exists()
