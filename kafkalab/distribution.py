@@ -82,6 +82,18 @@ TOOLS: dict[str, tuple[str, bool]] = {
     "kafka-storage.sh": ("kafka.tools.StorageTool", False),
     "kafka-dump-log.sh": ("org.apache.kafka.tools.DumpLogSegments", False),
 }
+# The options by which a tool is given a client properties file (credentials for a class's
+# shared Kafka): Kafka 4.4 takes --command-config everywhere, the others are older names some
+# tools still accept. Neither the launch scripts nor Cluster.run add one when any is given.
+CLIENT_CONFIG_OPTIONS = (
+    "--command-config",
+    "--producer.config",
+    "--consumer.config",
+    "--consumer-config",
+    "--admin.config",
+)
+_GIVEN_CLIENT_CONFIG = "|".join(f'*" {option}"*' for option in CLIENT_CONFIG_OPTIONS)
+
 BROKER_MAIN = "kafka.Kafka"
 CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectStandalone"
 # Connect plugins the lock file names, and the connectors each one offers, listed for Java's
@@ -479,7 +491,7 @@ exec "$JAVA" "@$ARGS" $KAFKA_OPTS "$@"
         for name, (main_class, takes_bootstrap) in TOOLS.items():
             default_bootstrap = ""
             if takes_bootstrap:
-                default_bootstrap = """\
+                default_bootstrap = f"""\
 # Inside a notebook kafkalab sets KAFKALAB_BOOTSTRAP_SERVER to the running cluster.
 if [ -n "$KAFKALAB_BOOTSTRAP_SERVER" ]; then
   case " $* " in
@@ -491,8 +503,7 @@ fi
 # every tool, as the bootstrap servers do.
 if [ -n "$KAFKALAB_CLIENT_CONFIG" ]; then
   case " $* " in
-    *" --command-config"*|*" --producer.config"*|*" --consumer.config"*|*" --consumer-config"*) ;;
-    *" --admin.config"*|*" --help"*|*" --version"*) ;;
+    {_GIVEN_CLIENT_CONFIG}|*" --help"*|*" --version"*) ;;
     *) set -- --command-config "$KAFKALAB_CLIENT_CONFIG" "$@" ;;
   esac
 fi

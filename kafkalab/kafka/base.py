@@ -28,7 +28,7 @@ from typing import ClassVar
 
 from .. import tooljvm
 from ..backends import backend_class
-from ..distribution import TOOLS, Distribution
+from ..distribution import CLIENT_CONFIG_OPTIONS, TOOLS, Distribution
 from ..errors import (
     BrokerStartError,
     CommandError,
@@ -47,15 +47,6 @@ EXTERNAL_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 # A client properties file for the external cluster (credentials: security.protocol,
 # sasl.mechanism, sasl.jaas.config), used by kafka-python and every tool, as in Kafka's docs.
 CLIENT_CONFIG_ENV = "KAFKALAB_CLIENT_CONFIG"
-# The options by which a tool is given a client properties file (Kafka 4.4 takes
-# --command-config everywhere; the others are the older names some tools still accept).
-CLIENT_CONFIG_OPTIONS = (
-    "--command-config",
-    "--producer.config",
-    "--consumer.config",
-    "--consumer-config",
-    "--admin.config",
-)
 
 STATE_NAMES = {
     "new": "nuevo",
