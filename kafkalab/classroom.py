@@ -12,8 +12,10 @@ Students reach it with the external backend: ``KAFKA_BOOTSTRAP_SERVERS`` set to
 :meth:`ClassroomKafka.write_client_config` writes for them, which kafkalab hands to kafka-python
 and to every tool (``--command-config``), as it hands them ``--bootstrap-server``.
 
-What a shared cluster cannot do: lessons that stop, kill or restart brokers (02, 07) need a
-cluster of one's own, and the external backend refuses those calls with a Spanish message.
+What a shared cluster cannot do: stop, kill or restart brokers (the external backend refuses
+those calls in Spanish). The lessons that do (02, 03, 07) call
+``start_cluster(..., stops_brokers=True)``, which says so and starts a cluster of the
+student's own instead.
 """
 
 from __future__ import annotations
