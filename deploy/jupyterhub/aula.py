@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -43,6 +44,11 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent.parent
 FIRST_UID = 2000
 EXCHANGE = "/srv/nbgrader/exchange"
+# What every part accepts as a name: JupyterHub lowercases the name typed at log-in (an
+# «Ana» on the list could never log in), useradd refuses a leading dash and more than 32
+# characters (a letter first also keeps a name from reading as a Unix id), and
+# kafkalab.classroom's Kafka users are a wider set.
+_USERNAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 __all__ = ["Aula", "AulaAuthenticator", "container_settings", "main"]
 
@@ -80,10 +86,10 @@ class Aula:
         if not instructors:
             raise AulaError(f"{roster}: falta «profesorado» (al menos una persona).")
         for person in instructors + students:
-            if not person.isascii() or not person.replace("-", "").replace("_", "").isalnum():
+            if not _USERNAME.match(person):
                 raise AulaError(
-                    f"{roster}: «{person}» no sirve como nombre de usuario (solo letras, "
-                    "números, - y _, sin acentos)."
+                    f"{roster}: «{person}» no sirve como nombre de usuario (minúsculas sin "
+                    "acentos, números, - y _, empezando por una letra; hasta 32)."
                 )
         repeated = {n for n in instructors + students if (instructors + students).count(n) > 1}
         if repeated:
